@@ -1,0 +1,122 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Which parts a process runs: the API, the worker, or both (the default, one machine). */
+export const roles = ['all', 'api', 'worker'] as const;
+export type Role = (typeof roles)[number];
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
+  .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+/**
+ * Every setting Kiln reads, with its default. This schema is the only reader of process.env;
+ * the parsed object is passed down from main.
+ */
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: int(0, 65535).default(4000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  /** Postgres to use; without it Kiln starts its own embedded server under the data folder. */
+  DATABASE_URL: z.string().url().optional(),
+  KILN_DATA_DIR: z.string().min(1).default('./data'),
+  KILN_EMBEDDED_PG_PORT: int(1, 65535).default(54329),
+  KILN_DB_POOL_MAX: int(2, 200).default(10),
+  KILN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Base URL that signed links point at; by default the Host of the request that asked. */
+  KILN_PUBLIC_URL: z.string().url().optional(),
+  /** HMAC key for signed file URLs; by default a random key kept in the data folder. */
+  KILN_URL_SECRET: z.string().min(16).optional(),
+  KILN_URL_TTL_S: int(10, 7 * 24 * 3600).default(3600),
+  KILN_STORAGE_DIR: z.string().min(1).optional(),
+  KILN_WORKER_CONCURRENCY: int(1, 64).default(1),
+  /** How often an idle worker looks for jobs when no wake-up notification arrives. */
+  KILN_WORKER_POLL_MS: int(50, 60_000).default(1000),
+  KILN_DEBUG_ERRORS: bool.default(false),
+  KILN_MAX_RETRIES: int(0, 100).default(3),
+  /** First retry delay; it doubles (with jitter) for each later retry. Whole seconds in effect. */
+  KILN_RETRY_DELAY_MS: int(0, 3_600_000).default(1000),
+  KILN_JOB_SOFT_TIMEOUT_S: int(1, 86_400).default(570),
+  KILN_JOB_TIMEOUT_S: int(1, 86_400).default(600),
+  /** A worker silent this long loses its job to another (pg-boss heartbeat; at least 10). */
+  KILN_HEARTBEAT_S: int(10, 3600).default(10),
+  KILN_EXECUTION_PROVIDERS: z
+    .string()
+    .default('cpu')
+    .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(['cpu', 'webgpu', 'cuda'])).min(1)),
+  KILN_SESSION_CACHE_MB: int(1, 1_048_576).default(8192),
+  KILN_MODEL_KEEP_ALIVE_MIN: z.coerce.number().min(0).default(30),
+  KILN_PREVIEW_INTERVAL_MS: int(0, 60_000).default(250),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  env: Env['NODE_ENV'];
+  role: Role;
+  http: { port: number; host: string; publicUrl: string | undefined };
+  database: { url: string | undefined; embeddedDir: string; embeddedPort: number; poolMax: number };
+  dataDir: string;
+  logLevel: Env['KILN_LOG_LEVEL'];
+  urls: { secret: string | undefined; ttlSeconds: number };
+  storage: { kind: 'local'; dir: string };
+  worker: { concurrency: number; pollMs: number; heartbeatSeconds: number };
+  jobs: { maxRetries: number; retryDelayMs: number; softTimeoutSeconds: number; hardTimeoutSeconds: number };
+  inference: { executionProviders: string[]; sessionCacheBytes: number; keepAliveMs: number; previewIntervalMs: number };
+  debugErrors: boolean;
+}
+
+export class ConfigError extends Error {}
+
+/** Parses argv (`--role`) and the environment once; throws ConfigError naming the bad setting. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv.slice(2)): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0]);
+    throw new ConfigError(`Invalid setting ${name}=${JSON.stringify(env[name])}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.KILN_DATA_DIR);
+  return {
+    env: e.NODE_ENV,
+    role: parseRole(argv),
+    http: { port: e.PORT, host: e.HOST, publicUrl: e.KILN_PUBLIC_URL?.replace(/\/+$/, '') },
+    database: {
+      url: e.DATABASE_URL,
+      embeddedDir: path.join(dataDir, 'postgres'),
+      embeddedPort: e.KILN_EMBEDDED_PG_PORT,
+      poolMax: e.KILN_DB_POOL_MAX,
+    },
+    dataDir,
+    logLevel: e.KILN_LOG_LEVEL,
+    urls: { secret: e.KILN_URL_SECRET, ttlSeconds: e.KILN_URL_TTL_S },
+    storage: { kind: 'local', dir: path.resolve(e.KILN_STORAGE_DIR ?? path.join(dataDir, 'storage')) },
+    worker: { concurrency: e.KILN_WORKER_CONCURRENCY, pollMs: e.KILN_WORKER_POLL_MS, heartbeatSeconds: e.KILN_HEARTBEAT_S },
+    jobs: {
+      maxRetries: e.KILN_MAX_RETRIES,
+      retryDelayMs: e.KILN_RETRY_DELAY_MS,
+      softTimeoutSeconds: Math.min(e.KILN_JOB_SOFT_TIMEOUT_S, e.KILN_JOB_TIMEOUT_S),
+      hardTimeoutSeconds: e.KILN_JOB_TIMEOUT_S,
+    },
+    inference: {
+      executionProviders: e.KILN_EXECUTION_PROVIDERS,
+      sessionCacheBytes: e.KILN_SESSION_CACHE_MB * 1024 * 1024,
+      keepAliveMs: e.KILN_MODEL_KEEP_ALIVE_MIN * 60_000,
+      previewIntervalMs: e.KILN_PREVIEW_INTERVAL_MS,
+    },
+    debugErrors: e.KILN_DEBUG_ERRORS,
+  };
+}
+
+function parseRole(argv: string[]): Role {
+  const i = argv.findIndex((a) => a === '--role' || a.startsWith('--role='));
+  if (i < 0) return 'all';
+  const value = argv[i]!.includes('=') ? argv[i]!.split('=')[1] : argv[i + 1];
+  if (!roles.includes(value as Role)) {
+    throw new ConfigError(`Invalid --role ${JSON.stringify(value)}: expected one of ${roles.join(', ')}`);
+  }
+  return value as Role;
+}

@@ -1,0 +1,46 @@
+/** The error codes of the public contract (`extensions.code`). */
+export type ErrorCode =
+  | 'BAD_USER_INPUT'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'RATE_LIMITED'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNAVAILABLE'
+  | 'INTERNAL_SERVER_ERROR';
+
+/**
+ * A refusal whose message is safe to show to clients. Anything else thrown is masked at the
+ * edge and logged whole.
+ */
+export class KilnError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly extensions: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'KilnError';
+  }
+}
+
+export const badInput = (field: string, message: string) => new KilnError('BAD_USER_INPUT', message, { field });
+export const notFound = (what: string, id: string) => new KilnError('NOT_FOUND', `${what} ${id} does not exist`);
+export const conflict = (message: string) => new KilnError('CONFLICT', message);
+
+/**
+ * Why a job's attempt failed, in words a client may read. `retryable` failures (I/O, storage,
+ * a lost worker) are tried again; the others fail the generation at once.
+ */
+export class JobFailure extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'JobFailure';
+  }
+}
