@@ -1,0 +1,5 @@
+import type { MigrationInterface } from 'typeorm';
+import { Init1795429515028 } from './1795429515028-init.js';
+
+/** Every migration, oldest first. Listed rather than globbed so any runtime can load them. */
+export const migrations: (new () => MigrationInterface)[] = [Init1795429515028];

@@ -1,0 +1,60 @@
+import { DataSource } from 'typeorm';
+import { migrations } from '../../migrations/index.js';
+import { GenerationEventEntity } from './entities/generation-event.js';
+import { GenerationEntity } from './entities/generation.js';
+import { ImageEntity } from './entities/image.js';
+import { ModelEntity } from './entities/model.js';
+
+export const entities = [ModelEntity, GenerationEntity, GenerationEventEntity, ImageEntity];
+
+export interface DataSourceOptions {
+  url: string;
+  poolMax: number;
+  applicationName: string;
+}
+
+/** The TypeORM data source over pg. The schema comes from migrations only, never `synchronize`. */
+export function createDataSource({ url, poolMax, applicationName }: DataSourceOptions): DataSource {
+  return new DataSource({
+    type: 'postgres',
+    url,
+    entities,
+    migrations,
+    migrationsTableName: 'kiln_migrations',
+    migrationsTransactionMode: 'all',
+    synchronize: false,
+    uuidExtension: 'pgcrypto',
+    applicationName,
+    // pg.Pool waits forever for a connection by default; a dead database must surface as an error.
+    connectTimeoutMS: 10_000,
+    extra: { max: poolMax, idleTimeoutMillis: 30_000 },
+  });
+}
+
+/** Connects and applies pending migrations; an advisory lock keeps concurrent starts apart. */
+export async function openDatabase(options: DataSourceOptions): Promise<DataSource> {
+  const ds = createDataSource(options);
+  await ds.initialize();
+  try {
+    await migrateUnderLock(ds);
+  } catch (err) {
+    await ds.destroy();
+    throw err;
+  }
+  return ds;
+}
+
+async function migrateUnderLock(ds: DataSource) {
+  const runner = ds.createQueryRunner();
+  await runner.connect();
+  try {
+    await runner.query('SELECT pg_advisory_lock(hashtext($1))', ['kiln:migrations']);
+    try {
+      await ds.runMigrations({ transaction: 'all' });
+    } finally {
+      await runner.query('SELECT pg_advisory_unlock(hashtext($1))', ['kiln:migrations']);
+    }
+  } finally {
+    await runner.release();
+  }
+}

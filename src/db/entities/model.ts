@@ -1,0 +1,59 @@
+import { EntitySchema } from 'typeorm';
+import { bigintNumber, createdAt } from './columns.js';
+
+export type ModelKind = 'BASE' | 'LORA';
+
+/** One file of a model as stored: its path inside the model's folder. */
+export interface ModelFile {
+  path: string;
+  sizeBytes: number;
+  sha256: string;
+}
+
+export interface Model {
+  id: string;
+  name: string;
+  kind: ModelKind;
+  pipeline: string;
+  baseModelId: string | null;
+  triggerWord: string | null;
+  /** Storage prefix under which the model's files live. */
+  storageKey: string;
+  files: ModelFile[];
+  sizeBytes: number;
+  /** Content hash: of the file for a single-file model, of the sorted file list for a folder. */
+  sha256: string;
+  isDefault: boolean;
+  /** Shipped with Kiln (cannot be deleted). */
+  builtin: boolean;
+  /** Pipeline defaults for omitted inputs (steps, guidanceScale, width, height, scheduler). */
+  defaults: Record<string, number | string>;
+  createdAt: Date;
+}
+
+export const ModelEntity = new EntitySchema<Model>({
+  name: 'Model',
+  tableName: 'models',
+  columns: {
+    id: { type: 'uuid', primary: true, generated: 'uuid' },
+    name: { type: 'text' },
+    kind: { type: 'text' },
+    pipeline: { type: 'text' },
+    baseModelId: { type: 'uuid', name: 'base_model_id', nullable: true },
+    triggerWord: { type: 'text', name: 'trigger_word', nullable: true },
+    storageKey: { type: 'text', name: 'storage_key' },
+    files: { type: 'jsonb' },
+    sizeBytes: { ...bigintNumber, name: 'size_bytes' },
+    sha256: { type: 'text' },
+    isDefault: { type: 'boolean', name: 'is_default', default: false },
+    builtin: { type: 'boolean', default: false },
+    defaults: { type: 'jsonb', default: () => "'{}'" },
+    createdAt,
+  },
+  indices: [
+    { name: 'models_sha256_key', columns: ['sha256'], unique: true },
+    { name: 'models_one_default', columns: ['isDefault'], unique: true, where: 'is_default' },
+    { name: 'models_kind_created', columns: ['kind', 'createdAt', 'id'] },
+  ],
+  foreignKeys: [{ target: 'Model', columnNames: ['baseModelId'], referencedColumnNames: ['id'], onDelete: 'RESTRICT', name: 'models_base_model_fk' }],
+});
