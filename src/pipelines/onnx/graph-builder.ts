@@ -1,0 +1,120 @@
+import { ProtoWriter } from './protobuf.js';
+
+/** ONNX TensorProto.DataType values Kiln builds graphs with. */
+export const DataType = { FLOAT: 1, INT64: 7, BOOL: 9 } as const;
+export type DataType = (typeof DataType)[keyof typeof DataType];
+
+const AttributeType = { FLOAT: 1, INT: 2, INTS: 7 } as const;
+
+type Dim = number | string;
+type Attribute = number | number[];
+
+interface Node {
+  op: string;
+  inputs: string[];
+  outputs: string[];
+  attributes: Record<string, Attribute>;
+}
+
+interface Initializer {
+  name: string;
+  dims: number[];
+  type: DataType;
+  data: Float32Array | BigInt64Array;
+}
+
+/**
+ * Builds an ONNX model (opset 17) node by node. The output bytes depend only on what is added,
+ * in the order it is added, so a graph built from fixed weights is the same file every time.
+ */
+export class GraphBuilder {
+  private nodes: Node[] = [];
+  private initializers: Initializer[] = [];
+  private inputs: { name: string; type: DataType; shape: Dim[] }[] = [];
+  private outputs: { name: string; type: DataType; shape: Dim[] }[] = [];
+  private counter = 0;
+
+  constructor(private readonly name: string) {}
+
+  input(name: string, type: DataType, shape: Dim[]): string {
+    this.inputs.push({ name, type, shape });
+    return name;
+  }
+
+  output(name: string, type: DataType, shape: Dim[]): void {
+    this.outputs.push({ name, type, shape });
+  }
+
+  weight(name: string, dims: number[], data: Float32Array): string {
+    if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new Error(`${name}: data does not match ${dims}`);
+    this.initializers.push({ name, dims, type: DataType.FLOAT, data });
+    return name;
+  }
+
+  int64s(name: string, values: number[]): string {
+    this.initializers.push({ name, dims: [values.length], type: DataType.INT64, data: BigInt64Array.from(values.map(BigInt)) });
+    return name;
+  }
+
+  scalar(name: string, value: number): string {
+    return this.weight(name, [], Float32Array.of(value));
+  }
+
+  /** Adds a node and returns its (first) output name; `out` names it, otherwise it is generated. */
+  op(op: string, inputs: string[], attributes: Record<string, Attribute> = {}, out?: string): string {
+    const output = out ?? `${op.toLowerCase()}_${this.counter++}`;
+    this.nodes.push({ op, inputs, outputs: [output], attributes });
+    return output;
+  }
+
+  toBytes(): Uint8Array {
+    const w = new ProtoWriter();
+    w.varint(1, 8); // ir_version 8 (ONNX 1.10+)
+    w.string(2, 'kiln');
+    w.message(7, (g) => this.writeGraph(g));
+    w.message(8, (o) => o.string(1, '').varint(2, 17));
+    return w.finish();
+  }
+
+  private writeGraph(g: ProtoWriter) {
+    this.nodes.forEach((n, i) =>
+      g.message(1, (m) => {
+        n.inputs.forEach((x) => m.string(1, x));
+        n.outputs.forEach((x) => m.string(2, x));
+        m.string(3, `${n.op}_${i}`);
+        m.string(4, n.op);
+        for (const [name, value] of Object.entries(n.attributes)) {
+          m.message(5, (a) => {
+            a.string(1, name);
+            if (Array.isArray(value)) a.packedVarints(8, value).varint(20, AttributeType.INTS);
+            else if (Number.isInteger(value)) a.varint(3, value).varint(20, AttributeType.INT);
+            else a.float(2, value).varint(20, AttributeType.FLOAT);
+          });
+        }
+      }),
+    );
+    g.string(2, this.name);
+    for (const t of this.initializers) {
+      g.message(5, (m) => {
+        if (t.dims.length) m.packedVarints(1, t.dims);
+        m.varint(2, t.type);
+        m.string(8, t.name);
+        m.bytes(9, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+      });
+    }
+    const valueInfo = (field: number, v: { name: string; type: DataType; shape: Dim[] }) =>
+      g.message(field, (m) => {
+        m.string(1, v.name);
+        m.message(2, (type) =>
+          type.message(1, (tensor) => {
+            tensor.varint(1, v.type);
+            tensor.message(2, (shape) => {
+              for (const d of v.shape) shape.message(1, (dim) => (typeof d === 'number' ? dim.varint(1, d) : dim.string(2, d)));
+            });
+          }),
+        );
+      });
+    this.inputs.forEach((v) => valueInfo(11, v));
+    this.outputs.forEach((v) => valueInfo(12, v));
+  }
+}

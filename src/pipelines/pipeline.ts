@@ -1,0 +1,59 @@
+/** What every pipeline (built-in, Stable Diffusion, …) offers the worker. Knows nothing of jobs. */
+
+export interface GenerateRequest {
+  prompt: string;
+  negativePrompt: string | null;
+  steps: number;
+  guidanceScale: number;
+  width: number;
+  height: number;
+  /** Seed of the first image; image i uses seed + i (wrapping at 2^32). */
+  seed: number;
+  numImages: number;
+}
+
+/** 8-bit RGB, row-major, no padding. */
+export interface RgbImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+export interface GeneratedImage extends RgbImage {
+  seed: number;
+}
+
+export interface StepReport {
+  index: number;
+  count: number;
+  /** A small picture of the current state, computed only when asked for. */
+  preview: () => RgbImage;
+}
+
+export interface GenerateHooks {
+  /** Checked between steps: once aborted, generate stops and rejects with the signal's reason. */
+  signal: AbortSignal;
+  onStep(report: StepReport): void;
+}
+
+export interface GenerateResult {
+  images: GeneratedImage[];
+  encodeMs: number;
+  generateMs: number;
+}
+
+export interface LoadedPipeline {
+  /** Memory the loaded model holds, for the session cache's budget. */
+  readonly sizeBytes: number;
+  generate(request: GenerateRequest, hooks: GenerateHooks): Promise<GenerateResult>;
+  release(): Promise<void>;
+}
+
+export interface LoadOptions {
+  executionProviders: string[];
+  intraOpThreads?: number;
+  /** Rewrites a graph file's bytes before its session is created (LoRA merges). */
+  patchGraph?: (file: string, bytes: Uint8Array) => Uint8Array;
+}
+
+export const seedFor = (seed: number, index: number) => (seed + index) % 2 ** 32;
