@@ -1,0 +1,98 @@
+import type { LoadedPipeline } from '../pipelines/pipeline.js';
+
+interface Entry {
+  key: string;
+  pipeline: LoadedPipeline;
+  users: number;
+  lastUsed: number;
+}
+
+export interface SessionCacheOptions {
+  /** Memory the cached models may hold together. */
+  budgetBytes: number;
+  /** A model unused for this long is released, so the accelerator can be shared. */
+  keepAliveMs: number;
+  onEvict?: (key: string, reason: 'budget' | 'idle') => void;
+}
+
+/**
+ * Loaded models (ONNX sessions) kept between jobs, least recently used evicted first. Entries
+ * in use are never evicted; one larger than the budget is still loaded, and released when done.
+ */
+export class SessionCache {
+  private entries = new Map<string, Entry>();
+  private loading = new Map<string, Promise<LoadedPipeline>>();
+  private timer: NodeJS.Timeout;
+
+  constructor(private readonly opts: SessionCacheOptions) {
+    this.timer = setInterval(() => void this.releaseIdle(), Math.min(60_000, Math.max(1_000, opts.keepAliveMs / 4))).unref();
+  }
+
+  /** The pipeline for `key`, loading it on a miss; call `release` when the job is done with it. */
+  async acquire(key: string, load: () => Promise<LoadedPipeline>): Promise<{ pipeline: LoadedPipeline; cached: boolean; release: () => Promise<void> }> {
+    let entry = this.entries.get(key);
+    const cached = entry !== undefined;
+    if (!entry) {
+      let pending = this.loading.get(key);
+      if (!pending) {
+        pending = load().finally(() => this.loading.delete(key));
+        this.loading.set(key, pending);
+      }
+      const pipeline = await pending;
+      entry = this.entries.get(key) ?? { key, pipeline, users: 0, lastUsed: Date.now() };
+      this.entries.set(key, entry);
+      await this.evict(key);
+    }
+    const e = entry;
+    e.users++;
+    e.lastUsed = Date.now();
+    return {
+      pipeline: e.pipeline,
+      cached,
+      release: async () => {
+        e.users--;
+        e.lastUsed = Date.now();
+        await this.evict();
+      },
+    };
+  }
+
+  get sizeBytes(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.pipeline.sizeBytes;
+    return n;
+  }
+
+  get keys(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  async clear(): Promise<void> {
+    clearInterval(this.timer);
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.all(all.map((e) => e.pipeline.release()));
+  }
+
+  /** Evicts idle entries (never `keep`), oldest first, until the cache fits its budget. */
+  private async evict(keep?: string) {
+    const idle = [...this.entries.values()].filter((e) => e.users === 0 && e.key !== keep).sort((a, b) => a.lastUsed - b.lastUsed);
+    while (this.sizeBytes > this.opts.budgetBytes && idle.length) {
+      const e = idle.shift()!;
+      this.entries.delete(e.key);
+      this.opts.onEvict?.(e.key, 'budget');
+      await e.pipeline.release();
+    }
+  }
+
+  private async releaseIdle() {
+    const cutoff = Date.now() - this.opts.keepAliveMs;
+    for (const e of [...this.entries.values()]) {
+      if (e.users === 0 && e.lastUsed < cutoff) {
+        this.entries.delete(e.key);
+        this.opts.onEvict?.(e.key, 'idle');
+        await e.pipeline.release();
+      }
+    }
+  }
+}
