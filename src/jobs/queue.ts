@@ -1,0 +1,70 @@
+import { PgBoss } from 'pg-boss';
+import type { EntityManager } from 'typeorm';
+import { z } from 'zod';
+import type { Logger } from '../log.js';
+
+export const GENERATE_QUEUE = 'kiln-generate';
+
+/** A generate job's payload. New fields must stay optional: old jobs outlive upgrades. */
+export const generateJobData = z.object({ generationId: z.uuid() });
+export type GenerateJobData = z.infer<typeof generateJobData>;
+
+export interface QueueSettings {
+  url: string;
+  applicationName: string;
+  poolMax: number;
+  maxRetries: number;
+  retryDelayMs: number;
+  /** The hard limit on one attempt; pg-boss fails an attempt still active after it. */
+  jobTimeoutSeconds: number;
+  /** How long a worker may go silent before its job is handed to another. */
+  heartbeatSeconds: number;
+  log: Logger;
+}
+
+/**
+ * pg-boss over the same Postgres as Kiln's tables. Kiln's worker fetches and settles jobs itself
+ * (see worker/), so pg-boss here is the durable queue: priorities, retries with backoff,
+ * heartbeats that hand a dead worker's job to another, and expiry.
+ */
+export async function startQueue(s: QueueSettings): Promise<PgBoss> {
+  const boss = new PgBoss({
+    connectionString: s.url,
+    application_name: s.applicationName,
+    max: s.poolMax,
+    connectionTimeoutMillis: 10_000,
+    // Checks heartbeats and expiry every 2 s, so a dead worker's job moves on within
+    // heartbeatSeconds + 2 s instead of at the 60 s default.
+    monitorIntervalSeconds: 2,
+    superviseIntervalSeconds: 10,
+  });
+  boss.on('error', (err) => s.log.error({ err }, 'queue error'));
+  boss.on('warning', (warning) => s.log.warn({ warning }, 'queue warning'));
+  await boss.start();
+  // pg-boss keeps whole seconds. With a zero delay, retries start at once (useful in tests).
+  const retryDelay = Math.ceil(s.retryDelayMs / 1000);
+  const options = {
+    retryLimit: s.maxRetries,
+    retryDelay,
+    retryBackoff: retryDelay > 0,
+    ...(retryDelay > 0 ? { retryDelayMax: 3600 } : {}),
+    expireInSeconds: s.jobTimeoutSeconds,
+    heartbeatSeconds: s.heartbeatSeconds,
+    deleteAfterSeconds: 7 * 24 * 3600,
+    retentionSeconds: 30 * 24 * 3600,
+  };
+  await boss.createQueue(GENERATE_QUEUE, { policy: 'standard', ...options });
+  await boss.updateQueue(GENERATE_QUEUE, options); // settings may have changed since it was created
+  return boss;
+}
+
+/** Lets pg-boss send or settle jobs inside a TypeORM transaction. */
+export function inTransaction(em: EntityManager) {
+  return {
+    async executeSql(text: string, values?: unknown[]) {
+      // The structured result: plain query() returns [rows, count] for UPDATE/DELETE.
+      const result = await em.queryRunner!.query(text, values, true);
+      return { rows: result.records as unknown[] };
+    },
+  };
+}
