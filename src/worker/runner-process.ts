@@ -1,0 +1,89 @@
+/**
+ * The inference runner: a child process of the worker that loads models and runs pipelines, so
+ * a job that hangs in native code can be killed without taking the worker down. It talks to
+ * its parent over IPC (runner-protocol.ts) and exits when the parent goes away.
+ */
+import sharp from 'sharp';
+import { SessionCache } from '../models/session-cache.js';
+import type { RgbImage } from '../pipelines/pipeline.js';
+import { loadPipeline, UnknownPipelineError } from '../pipelines/registry.js';
+import type { FromRunner, RunFailure, RunnerSettings, RunSpec, ToRunner } from './runner-protocol.js';
+
+let settings: RunnerSettings | undefined;
+let cache: SessionCache | undefined;
+const running = new Map<string, AbortController>();
+
+const send = (message: FromRunner) => void process.send!(message);
+
+process.on('message', (message: ToRunner) => {
+  switch (message.type) {
+    case 'init':
+      settings = message.settings;
+      cache = new SessionCache({ budgetBytes: settings.sessionCacheBytes, keepAliveMs: settings.keepAliveMs });
+      send({ type: 'ready' });
+      break;
+    case 'run':
+      void run(message.spec);
+      break;
+    case 'cancel':
+      running.get(message.jobId)?.abort(new CancelledError());
+      break;
+  }
+});
+process.on('disconnect', () => process.exit(0));
+
+class CancelledError extends Error {
+  override name = 'CancelledError';
+}
+class ModelLoadError extends Error {}
+
+async function run(spec: RunSpec) {
+  const abort = new AbortController();
+  running.set(spec.jobId, abort);
+  let release: (() => Promise<void>) | undefined;
+  try {
+    const t0 = performance.now();
+    const held = await cache!.acquire(spec.model.key, () =>
+      loadPipeline(spec.model.pipeline, spec.model.dir, { executionProviders: settings!.executionProviders }).catch((err) => {
+        throw new ModelLoadError(`could not load model: ${(err as Error).message}`, { cause: err });
+      }),
+    );
+    release = held.release;
+    send({ type: 'loaded', jobId: spec.jobId, loadMs: performance.now() - t0, cached: held.cached });
+    abort.signal.throwIfAborted();
+
+    let lastPreview = 0;
+    // Step messages go out in order; one waiting for its preview's PNG holds back the next.
+    let outbox = Promise.resolve();
+    const result = await held.pipeline.generate(spec.request, {
+      signal: abort.signal,
+      onStep: ({ index, count, preview }) => {
+        const now = performance.now();
+        const image = spec.previews && (now - lastPreview >= settings!.previewIntervalMs || index === count) ? preview() : undefined;
+        if (image) lastPreview = now;
+        outbox = outbox.then(async () =>
+          send({ type: 'step', jobId: spec.jobId, index, count, ...(image ? { preview: await toDataUrl(image) } : {}) }),
+        );
+      },
+    });
+    await outbox;
+    send({ type: 'done', jobId: spec.jobId, images: result.images, encodeMs: result.encodeMs, generateMs: result.generateMs });
+  } catch (err) {
+    send({ type: 'failed', jobId: spec.jobId, error: describe(err) });
+  } finally {
+    running.delete(spec.jobId);
+    await release?.();
+  }
+}
+
+function describe(err: unknown): RunFailure {
+  const e = err instanceof Error ? err : new Error(String(err));
+  if (e instanceof CancelledError) return { code: 'CANCELLED', message: 'cancelled', retryable: false };
+  if (e instanceof ModelLoadError || e instanceof UnknownPipelineError) return { code: 'MODEL_LOAD_FAILED', message: e.message, retryable: false, stack: e.stack };
+  return { code: 'INFERENCE_FAILED', message: e.message, retryable: true, stack: e.stack };
+}
+
+async function toDataUrl(image: RgbImage): Promise<string> {
+  const png = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer();
+  return `data:image/png;base64,${png.toString('base64')}`;
+}
