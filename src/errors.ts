@@ -25,7 +25,8 @@ export class KilnError extends Error {
   }
 }
 
-export const badInput = (field: string, message: string) => new KilnError('BAD_USER_INPUT', message, { field });
+/** BAD_USER_INPUT for the input at `field` (e.g. `input.prompt`); the message starts with it. */
+export const badInput = (field: string, problem: string) => new KilnError('BAD_USER_INPUT', `${field} ${problem}`, { field });
 export const notFound = (what: string, id: string) => new KilnError('NOT_FOUND', `${what} ${id} does not exist`);
 export const conflict = (message: string) => new KilnError('CONFLICT', message);
 

@@ -1,7 +1,7 @@
 import type { JobWithMetadata, PgBoss } from 'pg-boss';
 import type { DataSource } from 'typeorm';
 import { type Generation, GenerationEntity, type Timing } from '../db/entities/generation.js';
-import { ImageEntity } from '../db/entities/image.js';
+import { type Image, ImageEntity } from '../db/entities/image.js';
 import type { JobFailure } from '../errors.js';
 import { appendEvent, type NewEvent } from '../events/event-log.js';
 import { GENERATE_QUEUE, inTransaction } from './queue.js';
@@ -72,16 +72,8 @@ export async function recordEvent(ds: DataSource, a: Attempt, ev: Omit<NewEvent,
   if (!written) throw new LeaseLost(`lease ${a.lease} on generation ${a.generation.id} is no longer held`);
 }
 
-export interface StoredImage {
-  index: number;
-  storageKey: string;
-  width: number;
-  height: number;
-  bytes: number;
-  sha256: string;
-  seed: number;
-  mimeType: string;
-}
+/** An image as the worker stored it, before it has a row. */
+export type StoredImage = Omit<Image, 'id' | 'generationId' | 'createdAt'>;
 
 /** Images, timing, COMPLETED and the job's completion: all in one fenced transaction. */
 export async function completeAttempt(ds: DataSource, boss: PgBoss, a: Attempt, images: StoredImage[], timing: Timing): Promise<void> {

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
+import type { Generation } from '../db/entities/generation.js';
 import type { Model } from '../db/entities/model.js';
-import { badInput } from '../errors.js';
 
 const dimension = z
   .number()
@@ -27,35 +27,25 @@ export const generateInputSchema = z.object({
   deadlineSeconds: z.number().int().min(1, 'must be at least 1').max(30 * 24 * 3600, 'must be at most 30 days').nullish(),
   previews: z.boolean().nullish(),
 });
-export type GenerateInput = z.input<typeof generateInputSchema>;
 export type ValidGenerateInput = z.output<typeof generateInputSchema>;
 
-/** Checks an input against the contract's limits; `field` is its path in the operation. */
-export function parseGenerateInput(raw: GenerateInput, field: string): ValidGenerateInput {
-  const result = generateInputSchema.safeParse(raw);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const path = [field, ...issue.path].join('.');
-  throw badInput(path, `${path} ${issue.message}`);
-}
-
 /** What a generation will run with: the input, completed from the model's defaults. */
-export interface GenerationParams {
-  prompt: string;
-  negativePrompt: string | null;
-  modelId: string;
-  loraId: string | null;
-  loraWeight: number | null;
-  numImages: number;
-  steps: number;
-  guidanceScale: number;
-  width: number;
-  height: number;
-  seed: number;
-  priority: number;
-  deadlineSeconds: number | null;
-  previews: boolean;
-}
+export type GenerationParams = Pick<
+  Generation,
+  | 'prompt'
+  | 'negativePrompt'
+  | 'modelId'
+  | 'loraId'
+  | 'loraWeight'
+  | 'numImages'
+  | 'steps'
+  | 'guidanceScale'
+  | 'width'
+  | 'height'
+  | 'seed'
+  | 'priority'
+  | 'previews'
+> & { deadlineSeconds: number | null };
 
 export function resolveParams(input: ValidGenerateInput, model: Model): GenerationParams {
   const d = model.defaults;

@@ -22,10 +22,10 @@ export async function resolveBaseModel(em: EntityManager, modelId: string | null
     : await em.findOneBy(ModelEntity, { isDefault: true });
   if (!model) {
     throw modelId
-      ? badInput(`${field}.modelId`, `model ${modelId} does not exist`)
-      : badInput(`${field}.modelId`, 'there is no default model; pass modelId');
+      ? badInput(`${field}.modelId`, `names no model (${modelId})`)
+      : badInput(`${field}.modelId`, 'is needed: there is no default model');
   }
-  if (model.kind !== 'BASE') throw badInput(`${field}.modelId`, `model ${modelId} is a ${model.kind}, not a base model`);
+  if (model.kind !== 'BASE') throw badInput(`${field}.modelId`, `names a LoRA adapter, not a base model (${modelId})`);
   return model;
 }
 

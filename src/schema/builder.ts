@@ -26,7 +26,7 @@ export const builder = new SchemaBuilder<{
     validationError: (failure) => {
       const issue = failure.issues[0]!;
       const field = (issue.path ?? []).map((p) => (typeof p === 'object' ? p.key : p)).map(String).join('.');
-      return badInput(field, `${field} ${issue.message}`);
+      return badInput(field, issue.message);
     },
   },
 });

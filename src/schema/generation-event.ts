@@ -11,7 +11,7 @@ export const PipelineStepEnum = builder.enumType('PipelineStep', { values: pipel
 /** Event cursors are the per-generation sequence number, opaque to clients. */
 export function parseEventCursor(after: string | null | undefined, field = 'after'): number {
   if (after == null) return 0;
-  if (!/^\d{1,9}$/.test(after)) throw badInput(field, `${field} is not an event cursor`);
+  if (!/^\d{1,9}$/.test(after)) throw badInput(field, 'is not an event cursor');
   return Number(after);
 }
 

@@ -36,7 +36,7 @@ function decodeCursor(cursor: string, field: string): Key {
     if (typeof id !== 'string' || Number.isNaN(createdAt.getTime())) throw new Error();
     return { createdAt, id };
   } catch {
-    throw badInput(field, `${field} is not a cursor from this list`);
+    throw badInput(field, 'is not a cursor from this list');
   }
 }
 
@@ -48,7 +48,7 @@ export async function keysetConnection<T extends Key>(args: PageArgs, fetch: (q:
   const backward = args.last != null || args.before != null;
   const size = backward ? (args.last ?? DEFAULT_PAGE) : (args.first ?? DEFAULT_PAGE);
   const sizeField = backward ? 'last' : 'first';
-  if (size < 0 || size > MAX_PAGE) throw badInput(sizeField, `${sizeField} must be between 0 and ${MAX_PAGE}`);
+  if (size < 0 || size > MAX_PAGE) throw badInput(sizeField, `must be between 0 and ${MAX_PAGE}`);
   const query: PageQuery = backward
     ? { ...(args.before ? { newerThan: decodeCursor(args.before, 'before') } : {}), ascending: true, limit: size + 1 }
     : { ...(args.after ? { olderThan: decodeCursor(args.after, 'after') } : {}), ascending: false, limit: size + 1 };

@@ -11,12 +11,14 @@ import type { Logger } from '../log.js';
 export function createMaskError(log: Logger, debug: boolean) {
   return (error: unknown, message: string): Error => {
     const gql = error instanceof GraphQLError ? error : undefined;
-    const original = gql?.originalError ?? error;
+    let original: unknown = error;
+    // graphql-js can wrap an error in GraphQLErrors more than once (subscriptions do).
+    while (original instanceof GraphQLError && original.originalError) original = original.originalError;
     const location = { nodes: gql?.nodes, source: gql?.source, positions: gql?.positions, path: gql?.path };
     if (original instanceof KilnError) {
       return new GraphQLError(original.message, { ...location, extensions: { code: original.code, ...original.extensions } });
     }
-    if (gql && !gql.originalError) return gql; // graphql-js's own request errors; coded by useContractCodes
+    if (original instanceof GraphQLError) return original; // graphql-js's own request errors; coded by useContractCodes
     log.error({ err: original, path: gql?.path }, 'unexpected error in a GraphQL operation');
     const cause = original instanceof Error ? original : new Error(String(original));
     return new GraphQLError(debug ? cause.message : message, {
@@ -26,34 +28,58 @@ export function createMaskError(log: Logger, debug: boolean) {
   };
 }
 
-/** Malformed or invalid operations (parse, validation, variables) are BAD_USER_INPUT. */
-export function codeRequestErrors<T extends readonly GraphQLError[]>(errors: T): GraphQLError[] {
-  return errors.map((e) =>
-    e.extensions?.code && e.extensions.code !== 'GRAPHQL_VALIDATION_FAILED' && e.extensions.code !== 'GRAPHQL_PARSE_FAILED'
-      ? e
-      : new GraphQLError(e.message, {
-          nodes: e.nodes,
-          source: e.source,
-          positions: e.positions,
-          path: e.path,
-          originalError: e.originalError,
-          extensions: { ...e.extensions, code: 'BAD_USER_INPUT' },
-        }),
-  );
+const CONTRACT_CODES = new Set<string>([
+  'BAD_USER_INPUT',
+  'NOT_FOUND',
+  'CONFLICT',
+  'RATE_LIMITED',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'PAYLOAD_TOO_LARGE',
+  'UNAVAILABLE',
+  'INTERNAL_SERVER_ERROR',
+]);
+
+/**
+ * Errors that reach this point without a contract code are refusals of the request itself
+ * (unparseable, invalid against the schema, variables of the wrong type, a malformed body):
+ * BAD_USER_INPUT. Server faults never get here uncoded: the mask gives them theirs.
+ */
+export function codeRequestErrors(errors: readonly GraphQLError[]): GraphQLError[] {
+  return errors.map((e) => {
+    const code = e.extensions?.code;
+    if (typeof code === 'string' && CONTRACT_CODES.has(code)) return e;
+    const { originalError: _detail, ...extensions } = e.extensions ?? {};
+    return new GraphQLError(e.message, {
+      nodes: e.nodes,
+      source: e.source,
+      positions: e.positions,
+      path: e.path,
+      originalError: e.originalError,
+      extensions: { ...extensions, code: 'BAD_USER_INPUT' },
+    });
+  });
 }
 
 /** Gives every error in every result a contract code, over HTTP and WebSocket alike. */
 export function useContractCodes(): Plugin {
+  const recode = <T extends { errors?: readonly unknown[] }>(result: T): T | undefined =>
+    result.errors?.length ? { ...result, errors: codeRequestErrors(result.errors as GraphQLError[]) } : undefined;
   return {
-    onValidate: () => ({ result, setResult }) => {
-      if (result.length) setResult(codeRequestErrors(result as readonly GraphQLError[]));
-    },
     onExecute: () => ({
       onExecuteDone: ({ result, setResult }) => {
-        if ('errors' in result && result.errors?.some((e) => !e.extensions?.code)) {
-          setResult({ ...result, errors: codeRequestErrors(result.errors) });
+        if (!(Symbol.asyncIterator in result)) {
+          const coded = recode(result);
+          if (coded) setResult(coded);
         }
       },
     }),
+    onResultProcess: ({ result, setResult }) => {
+      if (Array.isArray(result)) setResult(result.map((r) => recode(r) ?? r));
+      else if (!(Symbol.asyncIterator in result)) {
+        const coded = recode(result);
+        if (coded) setResult(coded);
+      }
+    },
   };
 }

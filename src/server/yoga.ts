@@ -23,7 +23,8 @@ export function buildYoga(services: Services, signer: UrlSigner): Yoga {
     graphqlEndpoint: '/graphql',
     graphiql: { subscriptionsProtocol: 'WS', title: 'Kiln' },
     landingPage: false,
-    logging: log.child({ component: 'yoga' }),
+    // Errors are logged where they are masked (server/errors.ts), with the request's id.
+    logging: false,
     maskedErrors: { maskError: createMaskError(log, config.debugErrors) },
     plugins: [useContractCodes(), useSignedFiles(services.storage, signer)],
     context: ({ request, req }) => {

@@ -8,7 +8,6 @@ import { SeededRandom } from '../random.js';
 import { BUILTIN, BUILTIN_FILES } from './model-files.js';
 import { builtinTokenIds } from './prompt-tokens.js';
 
-/** The guidance scale at which the prompt counts fully; higher pushes past it, lower fades it. */
 export const BUILTIN_DEFAULT_GUIDANCE = 7.5;
 // Pixels per denoiser run: bounds the activations (pixels × hidden floats) at large sizes.
 const TILE_PIXELS = 512 * 512;
@@ -90,18 +89,22 @@ async function generate(
   return { images, encodeMs: t1 - t0, generateMs: t2 - t1 };
 }
 
-/** The prompt vector, with guidance applied as extrapolation from the negative prompt's vector. */
+/**
+ * The prompt's vector pushed away from the negative prompt's, as classifier-free guidance pushes
+ * noise predictions: at guidance 1 the prompt alone counts, higher moves further from the
+ * negative prompt (or from the empty prompt when there is none).
+ */
 async function encodePrompt(encoder: ort.InferenceSession, req: GenerateRequest): Promise<Float32Array> {
   const ids = new BigInt64Array(2 * BUILTIN.tokens);
   ids.set(builtinTokenIds(req.prompt), 0);
   ids.set(builtinTokenIds(req.negativePrompt ?? ''), BUILTIN.tokens);
   const out = await encoder.run({ token_ids: new ort.Tensor('int64', ids, [2, BUILTIN.tokens]) });
   const both = out.prompt_embedding!.data as Float32Array;
-  const scale = req.guidanceScale / BUILTIN_DEFAULT_GUIDANCE;
+  const push = (req.guidanceScale - 1) / BUILTIN_DEFAULT_GUIDANCE;
   const vector = new Float32Array(BUILTIN.embed);
   for (let i = 0; i < BUILTIN.embed; i++) {
-    const neg = both[BUILTIN.embed + i]!;
-    vector[i] = neg + scale * (both[i]! - neg);
+    const pos = both[i]!;
+    vector[i] = pos + push * (pos - both[BUILTIN.embed + i]!);
   }
   return vector;
 }

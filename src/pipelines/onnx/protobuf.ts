@@ -91,20 +91,25 @@ export interface ProtoField {
 
 export class ProtoError extends Error {}
 
+/** Reads one varint at `pos`; returns it and the position after it. */
+function readVarint(buf: Uint8Array, pos: number, end: number): [bigint, number] {
+  let result = 0n;
+  for (let shift = 0n; ; shift += 7n) {
+    if (pos >= end) throw new ProtoError('truncated varint');
+    if (shift > 63n) throw new ProtoError('varint too long');
+    const b = buf[pos++]!;
+    result |= BigInt(b & 0x7f) << shift;
+    if (b < 0x80) return [result, pos];
+  }
+}
+
 /** Walks the fields of the message in `buf[start, end)`. Throws ProtoError on malformed input. */
 export function* readFields(buf: Uint8Array, start = 0, end = buf.length): Generator<ProtoField> {
   let pos = start;
   const varint = (): bigint => {
-    let result = 0n;
-    let shift = 0n;
-    for (;;) {
-      if (pos >= end) throw new ProtoError('truncated varint');
-      const b = buf[pos++]!;
-      result |= BigInt(b & 0x7f) << shift;
-      if (b < 0x80) return result;
-      shift += 7n;
-      if (shift > 63n) throw new ProtoError('varint too long');
-    }
+    const [value, next] = readVarint(buf, pos, end);
+    pos = next;
+    return value;
   };
   while (pos < end) {
     const key = varint();
@@ -146,23 +151,13 @@ export function* readFields(buf: Uint8Array, start = 0, end = buf.length): Gener
 /** Decodes packed (or single) varints of a repeated field. */
 export function readVarints(buf: Uint8Array, f: ProtoField): bigint[] {
   if (f.wire === Wire.Varint) return [f.value];
-  return [...readPacked(buf, f.start, f.end)];
-}
-
-function* readPacked(buf: Uint8Array, start: number, end: number): Generator<bigint> {
-  let pos = start;
-  while (pos < end) {
-    let result = 0n;
-    let shift = 0n;
-    for (;;) {
-      if (pos >= end) throw new ProtoError('truncated packed varint');
-      const b = buf[pos++]!;
-      result |= BigInt(b & 0x7f) << shift;
-      if (b < 0x80) break;
-      shift += 7n;
-    }
-    yield result;
+  const out: bigint[] = [];
+  for (let pos = f.start; pos < f.end; ) {
+    const [value, next] = readVarint(buf, pos, f.end);
+    out.push(value);
+    pos = next;
   }
+  return out;
 }
 
 export const utf8 = (buf: Uint8Array, f: ProtoField) => new TextDecoder().decode(buf.subarray(f.start, f.end));
