@@ -12,6 +12,8 @@ import { SeededRandom } from '../random.js';
  *   per denoising step.
  *
  * Its named weight matrices (`layer1.weight`, `layer2.weight`, …) are what LoRA adapters patch.
+ * They are stored as PyTorch stores Linear weights, [out, in], and transposed in the graph
+ * (folded away when the session is optimised), so adapters merge the same way as into UNets.
  */
 export const BUILTIN = {
   version: 1,
@@ -28,13 +30,13 @@ export const BUILTIN_FILES = {
   denoiser: 'denoiser.onnx',
 } as const;
 
-/** Shapes of the denoiser's LoRA-patchable weights, [in, out] as used in `x · W`. */
+/** The denoiser's LoRA-patchable modules and their weights' shapes, [out, in]. */
 export const builtinLoraTargets: Record<string, [number, number]> = {
-  'cond.weight': [BUILTIN.embed + BUILTIN.style, BUILTIN.hidden],
-  'layer1.weight': [3, BUILTIN.hidden],
-  'layer2.weight': [BUILTIN.hidden, BUILTIN.hidden],
-  'layer3.weight': [BUILTIN.hidden, BUILTIN.hidden],
-  'to_rgb.weight': [BUILTIN.hidden, 3],
+  cond: [BUILTIN.hidden, BUILTIN.embed + BUILTIN.style],
+  layer1: [BUILTIN.hidden, 3],
+  layer2: [BUILTIN.hidden, BUILTIN.hidden],
+  layer3: [BUILTIN.hidden, BUILTIN.hidden],
+  to_rgb: [3, BUILTIN.hidden],
 };
 
 export function buildBuiltinModel(): { path: string; bytes: Uint8Array }[] {
@@ -83,15 +85,18 @@ function buildDenoiser(): Uint8Array {
   const mix = g.input('mix', DataType.FLOAT, [1, 1, 1]);
 
   const w = (name: string, dims: number[], scale: number) => g.weight(name, dims, rng.normals(dims.reduce((a, b) => a * b), scale));
+  // x · Wᵀ with W stored [out, in], as in PyTorch.
+  const linear = (x: string, name: string, fanIn: number, fanOut: number, scale: number) =>
+    g.op('MatMul', [x, g.op('Transpose', [w(`${name}.weight`, [fanOut, fanIn], scale)], { perm: [1, 0] })]);
   const dense = (x: string, name: string, fanIn: number, fanOut: number, scale: number) =>
-    g.op('Add', [g.op('MatMul', [x, w(`${name}.weight`, [fanIn, fanOut], scale)]), w(`${name}.bias`, [fanOut], 0.1)]);
+    g.op('Add', [linear(x, name, fanIn, fanOut, scale), w(`${name}.bias`, [fanOut], 0.1)]);
 
   // The condition shifts each first-layer unit's phase and scales its frequency, so prompts and
   // seeds change the structure of the pattern, not just its colours.
   const phase = g.op('Tanh', [dense(cond, 'cond', embed + style, h, 1 / Math.sqrt(embed + style))]); // [b, 1, h]
   const freq = g.op('Add', [g.scalar('freq_base', 1), g.op('Mul', [g.scalar('freq_span', 0.9), g.op('Tanh', [dense(cond, 'cond_freq', embed + style, h, 1 / Math.sqrt(embed + style))])])]);
-  const spatial = g.op('Mul', [g.op('MatMul', [coords, w('layer1.weight', [3, h], 2.5)]), freq]); // [b, p, h]
-  const fromState = g.op('MatMul', [state, w('state_in.weight', [3, h], 0.15)]);
+  const spatial = g.op('Mul', [linear(coords, 'layer1', 3, h, 2.5), freq]); // [b, p, h]
+  const fromState = linear(state, 'state_in', 3, h, 0.15);
   const time = g.op('Mul', [noise, w('time.weight', [1, 1, h], 0.5)]);
   const pre1 = g.op('Add', [g.op('Add', [g.op('Add', [spatial, fromState]), g.op('Mul', [phase, g.scalar('phase_scale', Math.PI)])]), time]);
   const h1 = g.op('Sin', [pre1]);
