@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Plugin } from 'graphql-yoga';
 import { assertKey, contentTypeOf, type Storage, StorageKeyError } from '../storage/storage.js';
-import type { UrlSigner } from '../storage/url-signer.js';
+import { downloadScope, type UrlSigner } from '../storage/url-signer.js';
 
 /**
  * Serves `/files/<key>` for signed links made by the local storage driver: anyone holding a
@@ -23,7 +23,7 @@ export function useSignedFiles(storage: Storage, signer: UrlSigner): Plugin {
       }
       const download = url.searchParams.get('download') ?? undefined;
       const expires = Number(url.searchParams.get('expires'));
-      if (!signer.verify(key, { expires, sig: url.searchParams.get('sig') ?? '', ...(download ? { download } : {}) })) {
+      if (!signer.verify(key, downloadScope(download), { expires, sig: url.searchParams.get('sig') ?? '' })) {
         return reply(403, 'this link is invalid or has expired');
       }
       const stat = await storage.stat(key);

@@ -4,8 +4,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertKey, type Storage, type UrlOptions } from './storage.js';
-import type { UrlSigner } from './url-signer.js';
+import { assertKey, type Storage, type UploadTarget, type UrlOptions } from './storage.js';
+import { downloadScope, type UrlSigner, uploadScope } from './url-signer.js';
 
 /** Files under one folder; URLs are HMAC-signed links to the API's `/files/` route. */
 export class LocalStorage implements Storage {
@@ -57,9 +57,20 @@ export class LocalStorage implements Storage {
   }
 
   async signedUrl(key: string, { baseUrl, downloadAs }: UrlOptions) {
-    const { expires, sig } = this.signer.sign(assertKey(key), downloadAs);
+    const { expires, sig } = this.signer.sign(assertKey(key), downloadScope(downloadAs));
     const query = new URLSearchParams({ expires: String(expires), sig, ...(downloadAs ? { download: downloadAs } : {}) });
-    return `${baseUrl}/files/${key.split('/').map(encodeURIComponent).join('/')}?${query}`;
+    return `${baseUrl}/files/${encodeKey(key)}?${query}`;
+  }
+
+  async uploadUrl(key: string, { baseUrl, sizeBytes, ttlSeconds }: { baseUrl: string; sizeBytes: number; ttlSeconds: number }): Promise<UploadTarget> {
+    const { expires, sig } = this.signer.sign(assertKey(key), uploadScope(sizeBytes), ttlSeconds);
+    const query = new URLSearchParams({ expires: String(expires), size: String(sizeBytes), sig });
+    return {
+      url: `${baseUrl}/uploads/${encodeKey(key)}?${query}`,
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(sizeBytes) },
+      expiresAt: new Date(expires * 1000),
+    };
   }
 
   localPath(key: string) {
@@ -82,3 +93,5 @@ export class LocalStorage implements Storage {
     }
   }
 }
+
+const encodeKey = (key: string) => key.split('/').map(encodeURIComponent).join('/');

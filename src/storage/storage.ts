@@ -1,5 +1,14 @@
 import type { Readable } from 'node:stream';
 
+/** Where and how a client sends one object's bytes itself (direct upload). */
+export interface UploadTarget {
+  url: string;
+  method: 'PUT';
+  /** Headers the client must send with the bytes, exactly as given. */
+  headers: Record<string, string>;
+  expiresAt: Date;
+}
+
 export interface UrlOptions {
   /** Origin the URL is served from when the driver serves files through the API. */
   baseUrl: string;
@@ -19,6 +28,8 @@ export interface Storage {
   deletePrefix(prefix: string): Promise<void>;
   /** A URL anyone holding it can GET until it expires. */
   signedUrl(key: string, options: UrlOptions): Promise<string>;
+  /** A short-lived URL that accepts one PUT of exactly `sizeBytes` bytes to `key`. */
+  uploadUrl(key: string, options: { baseUrl: string; sizeBytes: number; ttlSeconds: number }): Promise<UploadTarget>;
   /** The object's path on this machine when the driver keeps it on local disk. */
   localPath(key: string): string | undefined;
   /** Checks that the store answers (for health). */

@@ -1,14 +1,15 @@
 import crypto from 'node:crypto';
 
-export interface SignedParams {
+export interface Signature {
+  /** Unix seconds after which the link no longer works. */
   expires: number;
   sig: string;
-  download?: string;
 }
 
 /**
- * HMAC-signed, expiring links to files the API serves. Expiry times are rounded up to a tenth of
- * the TTL so that asking twice in a row gives the same URL, which keeps browser caches useful.
+ * HMAC-signed, expiring links to what the API serves. A signature covers the storage key, the
+ * expiry and a scope saying what the link allows (`''` to read, `download:<name>` to read as an
+ * attachment, `upload:<bytes>` to write that many bytes), so no part can be changed.
  */
 export class UrlSigner {
   constructor(
@@ -16,21 +17,28 @@ export class UrlSigner {
     readonly ttlSeconds: number,
   ) {}
 
-  sign(key: string, download?: string, now = Date.now()): SignedParams {
-    const bucket = Math.max(1, Math.floor(this.ttlSeconds / 10));
-    const expires = Math.ceil((now / 1000 + this.ttlSeconds) / bucket) * bucket;
-    return { expires, sig: this.mac(key, expires, download), ...(download ? { download } : {}) };
+  /**
+   * Read links expire on a grid of a tenth of their lifetime, so asking twice in a row gives the
+   * same URL and browser caches stay useful.
+   */
+  sign(key: string, scope = '', ttlSeconds = this.ttlSeconds, now = Date.now()): Signature {
+    const bucket = Math.max(1, Math.floor(ttlSeconds / 10));
+    const expires = Math.ceil((now / 1000 + ttlSeconds) / bucket) * bucket;
+    return { expires, sig: this.mac(key, scope, expires) };
   }
 
-  /** True when the signature matches and has not expired. */
-  verify(key: string, params: SignedParams, now = Date.now()): boolean {
-    if (!Number.isFinite(params.expires) || params.expires * 1000 < now) return false;
-    const expected = Buffer.from(this.mac(key, params.expires, params.download));
-    const given = Buffer.from(params.sig);
+  /** True when the signature matches key, scope and expiry, and has not expired. */
+  verify(key: string, scope: string, { expires, sig }: Signature, now = Date.now()): boolean {
+    if (!Number.isFinite(expires) || expires * 1000 < now) return false;
+    const expected = Buffer.from(this.mac(key, scope, expires));
+    const given = Buffer.from(sig);
     return expected.length === given.length && crypto.timingSafeEqual(expected, given);
   }
 
-  private mac(key: string, expires: number, download?: string) {
-    return crypto.createHmac('sha256', this.secret).update(`${key}\n${expires}\n${download ?? ''}`).digest('base64url');
+  private mac(key: string, scope: string, expires: number) {
+    return crypto.createHmac('sha256', this.secret).update(`${key}\n${scope}\n${expires}`).digest('base64url');
   }
 }
+
+export const downloadScope = (name: string | undefined) => (name ? `download:${name}` : '');
+export const uploadScope = (sizeBytes: number) => `upload:${sizeBytes}`;

@@ -37,7 +37,7 @@ describe('the signed file route', () => {
   });
 
   it('refuses expired, tampered and unsigned links with 403, and answers 404 for what is not there', async () => {
-    const past = signer.sign(key, undefined, Date.now() - 120_000);
+    const past = signer.sign(key, '', 60, Date.now() - 120_000);
     expect((await get(link({ expires: String(past.expires), sig: past.sig }))).status).toBe(403);
     const fresh = signer.sign(key);
     expect((await get(link({ expires: String(fresh.expires + 60), sig: fresh.sig }))).status).toBe(403);

@@ -53,17 +53,18 @@ describe('local storage', () => {
     const url = new URL(await storage.signedUrl('generations/g/1/0.png', { baseUrl: 'http://kiln.test' }));
     expect(url.pathname).toBe('/files/generations/g/1/0.png');
     const params = { expires: Number(url.searchParams.get('expires')), sig: url.searchParams.get('sig')! };
-    expect(signer.verify('generations/g/1/0.png', params)).toBe(true);
-    expect(signer.verify('generations/g/1/1.png', params)).toBe(false);
-    expect(signer.verify('generations/g/1/0.png', { ...params, expires: params.expires + 1 })).toBe(false);
-    expect(signer.verify('generations/g/1/0.png', { ...params, download: 'x.png' })).toBe(false);
-    expect(signer.verify('generations/g/1/0.png', params, (params.expires + 1) * 1000)).toBe(false);
-    expect(new UrlSigner('another-secret-of-enough-length', 3600).verify('generations/g/1/0.png', params)).toBe(false);
+    expect(signer.verify('generations/g/1/0.png', '', params)).toBe(true);
+    expect(signer.verify('generations/g/1/1.png', '', params)).toBe(false);
+    expect(signer.verify('generations/g/1/0.png', '', { ...params, expires: params.expires + 1 })).toBe(false);
+    expect(signer.verify('generations/g/1/0.png', 'download:x.png', params)).toBe(false);
+    expect(signer.verify('generations/g/1/0.png', 'upload:10', params)).toBe(false);
+    expect(signer.verify('generations/g/1/0.png', '', params, (params.expires + 1) * 1000)).toBe(false);
+    expect(new UrlSigner('another-secret-of-enough-length', 3600).verify('generations/g/1/0.png', '', params)).toBe(false);
   });
 
   it('gives the same URL when asked twice in a row, so caches can keep the file', () => {
     const now = Date.now();
-    expect(signer.sign('k', undefined, now)).toEqual(signer.sign('k', undefined, now + 1000));
-    expect(signer.sign('k', undefined, now).expires * 1000).toBeGreaterThanOrEqual(now + 3600 * 1000);
+    expect(signer.sign('k', '', 3600, now)).toEqual(signer.sign('k', '', 3600, now + 1000));
+    expect(signer.sign('k', '', 3600, now).expires * 1000).toBeGreaterThanOrEqual(now + 3600 * 1000);
   });
 });
