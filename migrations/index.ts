@@ -1,5 +1,6 @@
 import type { MigrationInterface } from 'typeorm';
 import { Init1795429515028 } from './1795429515028-init.js';
+import { JobLifecycle1795430808677 } from './1795430808677-job-lifecycle.js';
 
 /** Every migration, oldest first. Listed rather than globbed so any runtime can load them. */
-export const migrations: (new () => MigrationInterface)[] = [Init1795429515028];
+export const migrations: (new () => MigrationInterface)[] = [Init1795429515028, JobLifecycle1795430808677];

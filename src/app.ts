@@ -8,6 +8,7 @@ import { type RunningPostgres, startEmbeddedPostgres } from './db/embedded-postg
 import { EventHub } from './events/event-hub.js';
 import { PgListener } from './events/pg-listener.js';
 import { startQueue } from './jobs/queue.js';
+import { Reconciler } from './jobs/reconciler.js';
 import type { Logger } from './log.js';
 import { registerBuiltinModel } from './models/builtin.js';
 import { buildYoga, type Yoga } from './server/yoga.js';
@@ -64,6 +65,12 @@ export async function startKiln(config: Config, log: Logger): Promise<Kiln> {
     });
     closers.push(() => boss.stop({ graceful: false, close: true }));
     await registerBuiltinModel(ds, storage);
+    const reconciler = new Reconciler(ds, boss, log.child({ component: 'reconciler' }), {
+      intervalMs: config.jobs.reconcileIntervalMs,
+      graceSeconds: 2,
+    });
+    await reconciler.start();
+    closers.push(() => reconciler.stop());
 
     const listener = new PgListener(url, log);
     await listener.start();
@@ -112,7 +119,7 @@ export async function startKiln(config: Config, log: Logger): Promise<Kiln> {
         },
       );
       worker.start();
-      closers.push(() => worker.stop());
+      closers.push(() => worker.stop(config.worker.shutdownGraceMs));
       log.info({ concurrency: config.worker.concurrency }, 'worker started');
     }
     return { url: api?.url, ds, boss, storage, yoga: api?.yoga, stop };

@@ -49,6 +49,11 @@ const envSchema = z.object({
   KILN_SESSION_CACHE_MB: int(1, 1_048_576).default(8192),
   KILN_MODEL_KEEP_ALIVE_MIN: z.coerce.number().min(0).default(30),
   KILN_PREVIEW_INTERVAL_MS: int(0, 60_000).default(250),
+  /** On SIGTERM, how long running jobs may take to finish before they go back to the queue. */
+  KILN_SHUTDOWN_GRACE_S: int(0, 3600).default(30),
+  KILN_MAX_BATCH: int(1, 1000).default(10),
+  KILN_IDEMPOTENCY_TTL_H: int(1, 24 * 365).default(24),
+  KILN_RECONCILE_INTERVAL_S: int(1, 3600).default(5),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -62,8 +67,16 @@ export interface Config {
   logLevel: Env['KILN_LOG_LEVEL'];
   urls: { secret: string | undefined; ttlSeconds: number };
   storage: { kind: 'local'; dir: string };
-  worker: { concurrency: number; pollMs: number; heartbeatSeconds: number };
-  jobs: { maxRetries: number; retryDelayMs: number; softTimeoutSeconds: number; hardTimeoutSeconds: number };
+  worker: { concurrency: number; pollMs: number; heartbeatSeconds: number; shutdownGraceMs: number };
+  jobs: {
+    maxRetries: number;
+    retryDelayMs: number;
+    softTimeoutSeconds: number;
+    hardTimeoutSeconds: number;
+    maxBatch: number;
+    idempotencyTtlHours: number;
+    reconcileIntervalMs: number;
+  };
   inference: { executionProviders: string[]; sessionCacheBytes: number; keepAliveMs: number; previewIntervalMs: number };
   debugErrors: boolean;
 }
@@ -94,12 +107,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     logLevel: e.KILN_LOG_LEVEL,
     urls: { secret: e.KILN_URL_SECRET, ttlSeconds: e.KILN_URL_TTL_S },
     storage: { kind: 'local', dir: path.resolve(e.KILN_STORAGE_DIR ?? path.join(dataDir, 'storage')) },
-    worker: { concurrency: e.KILN_WORKER_CONCURRENCY, pollMs: e.KILN_WORKER_POLL_MS, heartbeatSeconds: e.KILN_HEARTBEAT_S },
+    worker: {
+      concurrency: e.KILN_WORKER_CONCURRENCY,
+      pollMs: e.KILN_WORKER_POLL_MS,
+      heartbeatSeconds: e.KILN_HEARTBEAT_S,
+      shutdownGraceMs: e.KILN_SHUTDOWN_GRACE_S * 1000,
+    },
     jobs: {
       maxRetries: e.KILN_MAX_RETRIES,
       retryDelayMs: e.KILN_RETRY_DELAY_MS,
       softTimeoutSeconds: Math.min(e.KILN_JOB_SOFT_TIMEOUT_S, e.KILN_JOB_TIMEOUT_S),
       hardTimeoutSeconds: e.KILN_JOB_TIMEOUT_S,
+      maxBatch: e.KILN_MAX_BATCH,
+      idempotencyTtlHours: e.KILN_IDEMPOTENCY_TTL_H,
+      reconcileIntervalMs: e.KILN_RECONCILE_INTERVAL_S * 1000,
     },
     inference: {
       executionProviders: e.KILN_EXECUTION_PROVIDERS,

@@ -1,11 +1,13 @@
 import { DataSource } from 'typeorm';
 import { migrations } from '../../migrations/index.js';
+import { GenerationAttemptEntity } from './entities/generation-attempt.js';
 import { GenerationEventEntity } from './entities/generation-event.js';
 import { GenerationEntity } from './entities/generation.js';
+import { IdempotencyKeyEntity } from './entities/idempotency-key.js';
 import { ImageEntity } from './entities/image.js';
 import { ModelEntity } from './entities/model.js';
 
-export const entities = [ModelEntity, GenerationEntity, GenerationEventEntity, ImageEntity];
+export const entities = [ModelEntity, GenerationEntity, GenerationEventEntity, ImageEntity, GenerationAttemptEntity, IdempotencyKeyEntity];
 
 export interface DataSourceOptions {
   url: string;

@@ -1,10 +1,13 @@
+import os from 'node:os';
 import type { JobWithMetadata, PgBoss } from 'pg-boss';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { type Generation, GenerationEntity, type Timing } from '../db/entities/generation.js';
 import { type Image, ImageEntity } from '../db/entities/image.js';
 import type { JobFailure } from '../errors.js';
 import { appendEvent, type NewEvent } from '../events/event-log.js';
 import { GENERATE_QUEUE, inTransaction } from './queue.js';
+import { endGeneration } from './terminal.js';
+import { queryRows } from '../db/sql.js';
 
 /** What pg-boss's settle calls return at run time (its typings declare an empty interface). */
 interface Settled {
@@ -17,6 +20,9 @@ export class LeaseLost extends Error {
   override name = 'LeaseLost';
 }
 
+/** Identifies this process in attempts and logs. */
+export const WORKER_ID = `${os.hostname()}:${process.pid}`;
+
 /** One worker's hold on one run of a generation. Every write it makes is fenced by `lease`. */
 export interface Attempt {
   generation: Generation;
@@ -28,48 +34,85 @@ export interface Attempt {
   leaseSeconds: number;
 }
 
+const lost = (a: Attempt) => new LeaseLost(`lease ${a.lease} on generation ${a.generation.id} is no longer held`);
+
 /**
- * Takes the generation for this job's attempt: RUNNING, a new lease, and an expiry the worker
- * keeps pushing back. Undefined when there is nothing to run (deleted or already over).
+ * Takes the generation for this job's attempt: RUNNING, a new lease whose expiry the worker
+ * keeps pushing back, and an attempt row; a run that was still open (its worker died) is closed
+ * as WORKER_LOST. Undefined when there is nothing to run: the generation is gone or over, was
+ * cancelled, or missed its deadline (the last two are ended here, and the job with them).
  */
-export async function beginAttempt(ds: DataSource, job: JobWithMetadata<unknown>, generationId: string, leaseSeconds: number): Promise<Attempt | undefined> {
-  const rows: Record<string, unknown>[] = await ds.query(
-    `UPDATE generations
-     SET lease = lease + 1, status = 'RUNNING', retry_count = $3,
-         lease_expires_at = now() + make_interval(secs => $2), started_at = COALESCE(started_at, now())
-     WHERE id = $1 AND status IN ('PENDING', 'RUNNING')
-     RETURNING id`,
-    [generationId, leaseSeconds, job.retryCount],
+export async function beginAttempt(ds: DataSource, boss: PgBoss, job: JobWithMetadata<unknown>, generationId: string, leaseSeconds: number): Promise<Attempt | undefined> {
+  const number = job.retryCount + 1;
+  const jobAttempt = { id: job.id, retryCount: job.retryCount, retryLimit: job.retryLimit };
+  let settled = false;
+  const attempt = await ds.transaction(async (em) => {
+    const [row] = await em.query(
+      `SELECT status, started_at IS NULL AS never_started, cancel_requested_at IS NOT NULL AS cancel_requested,
+              deadline_at IS NOT NULL AND deadline_at < now() AS late
+       FROM generations WHERE id = $1 FOR UPDATE`,
+      [generationId],
+    );
+    if (!row || (row.status !== 'PENDING' && row.status !== 'RUNNING')) return undefined;
+    await closeLostRuns(em, generationId);
+    const ending = row.cancel_requested
+      ? { status: 'CANCELLED' as const, message: 'Cancelled before it ran again' }
+      : row.late && row.never_started
+        ? { status: 'CANCELLED' as const, message: 'Cancelled: not started before its deadline', error: { code: 'DEADLINE_EXCEEDED', message: 'not started before its deadline', retryable: false } }
+        : undefined;
+    if (ending) {
+      await endGeneration(em, generationId, { ...ending, attempt: number - 1 });
+      await settleJob(boss, jobAttempt, 'cancel', inTransaction(em));
+      settled = true;
+      return undefined;
+    }
+    const [{ lease }] = await queryRows<{ lease: number }>(
+      em,
+      `UPDATE generations
+       SET lease = lease + 1, status = 'RUNNING', retry_count = $3,
+           lease_expires_at = now() + make_interval(secs => $2), started_at = COALESCE(started_at, now())
+       WHERE id = $1 RETURNING lease`,
+      [generationId, leaseSeconds, job.retryCount],
+    );
+    await em.query('INSERT INTO generation_attempts (generation_id, lease, attempt, worker) VALUES ($1, $2, $3, $4)', [generationId, lease, number, WORKER_ID]);
+    const generation = await em.findOneByOrFail(GenerationEntity, { id: generationId });
+    return { generation, lease: lease!, number, job: jobAttempt, leaseSeconds };
+  });
+  if (!attempt && !settled) await boss.complete(GENERATE_QUEUE, [{ id: job.id, retryCount: job.retryCount }], { skipped: 'generation gone or over' });
+  return attempt;
+}
+
+/** Runs that never recorded an end belonged to workers that stopped answering. */
+export async function closeLostRuns(em: EntityManager, generationId: string): Promise<void> {
+  await em.query(
+    `UPDATE generation_attempts SET ended_at = now(), outcome = 'WORKER_LOST', error_code = 'WORKER_LOST',
+       error_message = 'the worker running it stopped answering', error_retryable = true
+     WHERE generation_id = $1 AND outcome IS NULL`,
+    [generationId],
   );
-  if (!rows[0]) return undefined;
-  const generation = await ds.manager.findOneByOrFail(GenerationEntity, { id: generationId });
-  return {
-    generation,
-    lease: generation.lease,
-    number: job.retryCount + 1,
-    job: { id: job.id, retryCount: job.retryCount, retryLimit: job.retryLimit },
-    leaseSeconds,
-  };
 }
 
 /**
- * Pushes the lease's expiry back and refreshes the queue's heartbeat. False when the lease is
- * gone: the worker must stop, and whatever it writes from now on is refused.
+ * Pushes the lease's expiry back and refreshes the queue's heartbeat. Tells whether the lease is
+ * still held (if not, the worker must stop: whatever it writes now is refused) and whether
+ * cancellation was asked for.
  */
-export async function renewLease(ds: DataSource, boss: PgBoss, a: Attempt): Promise<boolean> {
-  const rows: unknown[] = await ds.query(
+export async function renewLease(ds: DataSource, boss: PgBoss, a: Attempt): Promise<{ held: boolean; cancelRequested: boolean }> {
+  const rows = await queryRows<{ cancel_requested: boolean }>(
+    ds,
     `UPDATE generations SET lease_expires_at = now() + make_interval(secs => $3)
-     WHERE id = $1 AND lease = $2 AND lease_expires_at > now() RETURNING id`,
+     WHERE id = $1 AND lease = $2 AND lease_expires_at > now()
+     RETURNING cancel_requested_at IS NOT NULL AS cancel_requested`,
     [a.generation.id, a.lease, a.leaseSeconds],
   );
-  if (!rows.length) return false;
+  if (!rows[0]) return { held: false, cancelRequested: false };
   const touched = (await boss.touch(GENERATE_QUEUE, [{ id: a.job.id, retryCount: a.job.retryCount }])) as Settled;
-  return touched.settled === undefined || touched.settled.includes(a.job.id);
+  return { held: touched.settled === undefined || touched.settled.includes(a.job.id), cancelRequested: rows[0].cancel_requested };
 }
 
 export async function recordEvent(ds: DataSource, a: Attempt, ev: Omit<NewEvent, 'attempt' | 'status'>): Promise<void> {
   const written = await appendEvent(ds.manager, a.generation.id, { ...ev, status: 'RUNNING', attempt: a.number }, a);
-  if (!written) throw new LeaseLost(`lease ${a.lease} on generation ${a.generation.id} is no longer held`);
+  if (!written) throw lost(a);
 }
 
 /** An image as the worker stored it, before it has a row. */
@@ -79,10 +122,11 @@ export type StoredImage = Omit<Image, 'id' | 'generationId' | 'createdAt'>;
 export async function completeAttempt(ds: DataSource, boss: PgBoss, a: Attempt, images: StoredImage[], timing: Timing): Promise<void> {
   await ds.transaction(async (em) => {
     const ev = await appendEvent(em, a.generation.id, { step: 'COMPLETED', status: 'COMPLETED', attempt: a.number, progress: 1, message: 'Completed' }, a);
-    if (!ev) throw new LeaseLost(`lease ${a.lease} on generation ${a.generation.id} is no longer held`);
+    if (!ev) throw lost(a);
     await em.update(GenerationEntity, { id: a.generation.id }, { timing, completedAt: () => 'now()', leaseExpiresAt: null });
     await em.insert(ImageEntity, images.map((img) => ({ ...img, generationId: a.generation.id })));
-    await settleJob(boss, a, 'complete', inTransaction(em), { images: images.length });
+    await closeAttempt(em, a, 'COMPLETED');
+    await settleJob(boss, a.job, 'complete', inTransaction(em), { images: images.length });
   });
 }
 
@@ -92,39 +136,39 @@ export async function completeAttempt(ds: DataSource, boss: PgBoss, a: Attempt, 
  */
 export async function failAttempt(ds: DataSource, boss: PgBoss, a: Attempt, failure: JobFailure, timing: Timing): Promise<'retry' | 'failed' | 'cancelled'> {
   const outcome = failure.code === 'CANCELLED' ? 'cancelled' : failure.retryable && a.job.retryCount < a.job.retryLimit ? 'retry' : 'failed';
+  const error = { code: failure.code, message: failure.message, retryable: failure.retryable };
   await ds.transaction(async (em) => {
-    const ev: Omit<NewEvent, 'attempt'> =
-      outcome === 'retry'
-        ? { step: 'QUEUED', status: 'PENDING', progress: 0, message: `Attempt ${a.number} failed (${failure.code}: ${failure.message}); retrying` }
-        : outcome === 'cancelled'
-          ? { step: 'CANCELLED', status: 'CANCELLED', progress: a.generation.progress, message: failure.message }
-          : { step: 'FAILED', status: 'FAILED', progress: a.generation.progress, message: `${failure.code}: ${failure.message}` };
-    const written = await appendEvent(em, a.generation.id, { ...ev, attempt: a.number }, a);
-    if (!written) throw new LeaseLost(`lease ${a.lease} on generation ${a.generation.id} is no longer held`);
-    await em.update(
-      GenerationEntity,
-      { id: a.generation.id },
-      outcome === 'retry'
-        ? { leaseExpiresAt: null }
-        : {
-            leaseExpiresAt: null,
-            timing,
-            completedAt: () => 'now()',
-            ...(outcome === 'failed' ? { errorCode: failure.code, errorMessage: failure.message, errorRetryable: failure.retryable } : {}),
-          },
-    );
+    let written: boolean;
+    if (outcome === 'retry') {
+      const message = `Attempt ${a.number} failed (${failure.code}: ${failure.message}); retrying`;
+      written = !!(await appendEvent(em, a.generation.id, { step: 'QUEUED', status: 'PENDING', attempt: a.number, progress: 0, message }, a));
+      if (written) await em.update(GenerationEntity, { id: a.generation.id }, { leaseExpiresAt: null });
+    } else {
+      const status = outcome === 'cancelled' ? 'CANCELLED' : 'FAILED';
+      const message = outcome === 'cancelled' ? failure.message : `${failure.code}: ${failure.message}`;
+      written = await endGeneration(em, a.generation.id, { status, message, attempt: a.number, timing, ...(outcome === 'failed' ? { error } : {}) }, a);
+    }
+    if (!written) throw lost(a);
+    await closeAttempt(em, a, outcome === 'retry' ? 'RETRY' : outcome === 'cancelled' ? 'CANCELLED' : 'FAILED', error);
     const db = inTransaction(em);
-    const error = { code: failure.code, message: failure.message };
     // pg-boss retries whatever fails; a permanent failure or a cancel is settled so it does not.
-    if (outcome === 'retry' || (outcome === 'failed' && failure.retryable)) await settleJob(boss, a, 'fail', db, error);
-    else if (outcome === 'cancelled') await settleJob(boss, a, 'cancel', db);
-    else await settleJob(boss, a, 'complete', db, { failed: error });
+    if (outcome === 'retry' || (outcome === 'failed' && failure.retryable)) await settleJob(boss, a.job, 'fail', db, error);
+    else if (outcome === 'cancelled') await settleJob(boss, a.job, 'cancel', db);
+    else await settleJob(boss, a.job, 'complete', db, { failed: error });
   });
   return outcome;
 }
 
-async function settleJob(boss: PgBoss, a: Attempt, how: 'complete' | 'fail' | 'cancel', db: ReturnType<typeof inTransaction>, data?: object) {
-  const attempt = [{ id: a.job.id, retryCount: a.job.retryCount }];
+async function closeAttempt(em: EntityManager, a: Attempt, outcome: string, error?: { code: string; message: string; retryable: boolean }) {
+  await em.query(
+    `UPDATE generation_attempts SET ended_at = now(), outcome = $3, error_code = $4, error_message = $5, error_retryable = $6
+     WHERE generation_id = $1 AND lease = $2`,
+    [a.generation.id, a.lease, outcome, error?.code ?? null, error?.message ?? null, error?.retryable ?? null],
+  );
+}
+
+async function settleJob(boss: PgBoss, job: Attempt['job'], how: 'complete' | 'fail' | 'cancel', db: ReturnType<typeof inTransaction>, data?: object) {
+  const attempt = [{ id: job.id, retryCount: job.retryCount }];
   const result = (
     how === 'cancel'
       ? await boss.cancel(GENERATE_QUEUE, attempt, { db })
@@ -133,5 +177,5 @@ async function settleJob(boss: PgBoss, a: Attempt, how: 'complete' | 'fail' | 'c
         : await boss.complete(GENERATE_QUEUE, attempt, data, { db })
   ) as Settled;
   // Fenced by pg-boss to the attempt this worker fetched: 0 means the queue gave the job away.
-  if (result.affected !== 1) throw new LeaseLost(`the queue no longer holds attempt ${a.number} of generation ${a.generation.id}`);
+  if (result.affected !== 1) throw new LeaseLost(`the queue no longer holds job ${job.id} at retry ${job.retryCount}`);
 }

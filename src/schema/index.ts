@@ -2,7 +2,11 @@ import { builder } from './builder.js';
 import './scalars.js';
 import './model.js';
 import './generation-event.js';
+import './generation-details.js';
 import './generation.js';
+import './generate.js';
+import './lifecycle.js';
+import './queue.js';
 
 /** The whole schema; each type lives in its own file, imported above for its side effects. */
 export const schema = builder.toSchema();

@@ -2,6 +2,7 @@ import type DataLoader from 'dataloader';
 import type { PgBoss } from 'pg-boss';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../config.js';
+import type { GenerationAttempt } from '../db/entities/generation-attempt.js';
 import type { Generation } from '../db/entities/generation.js';
 import type { Image } from '../db/entities/image.js';
 import type { Model } from '../db/entities/model.js';
@@ -24,6 +25,7 @@ export interface Loaders {
   model: DataLoader<string, Model | undefined>;
   generation: DataLoader<string, Generation | undefined>;
   images: DataLoader<string, Image[]>;
+  attempts: DataLoader<string, GenerationAttempt[]>;
 }
 
 export interface Context {

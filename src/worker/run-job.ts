@@ -33,8 +33,17 @@ export interface JobDeps {
 // Where each step puts overall progress (0..1); GENERATING spreads over its range by step.
 const PROGRESS = { LOADING_MODEL: 0.02, ENCODING_PROMPT: 0.08, GENERATING_FROM: 0.1, GENERATING_TO: 0.9, SAVING: 0.92 };
 
-/** Runs one fetched job through its steps, reporting each, and settles it. */
-export async function runJob(deps: JobDeps, runner: Runner, job: JobWithMetadata<unknown>): Promise<void> {
+/** Why a run is stopped from outside, as the failure it ends with. */
+export const Stop = {
+  cancelled: () => new JobFailure('CANCELLED', 'Cancelled by request', false),
+  shutdown: () => new JobFailure('WORKER_SHUTDOWN', 'the worker shut down before it finished', true),
+};
+
+/**
+ * Runs one fetched job through its steps, reporting each, and settles it. `running` maps the
+ * generations in progress to the controllers that stop them (cancel, shutdown).
+ */
+export async function runJob(deps: JobDeps, runner: Runner, job: JobWithMetadata<unknown>, running: Map<string, AbortController>): Promise<void> {
   const { ds, boss } = deps;
   const parsed = generateJobData.safeParse(job.data);
   if (!parsed.success) {
@@ -42,13 +51,12 @@ export async function runJob(deps: JobDeps, runner: Runner, job: JobWithMetadata
     await boss.complete(GENERATE_QUEUE, [{ id: job.id, retryCount: job.retryCount }], { dropped: 'invalid payload' });
     return;
   }
-  const attempt = await beginAttempt(ds, job, parsed.data.generationId, deps.leaseSeconds);
-  if (!attempt) {
-    await boss.complete(GENERATE_QUEUE, [{ id: job.id, retryCount: job.retryCount }], { skipped: 'generation gone or over' });
-    return;
-  }
-  const log = deps.log.child({ generationId: attempt.generation.id, attempt: attempt.number, lease: attempt.lease });
+  const attempt = await beginAttempt(ds, boss, job, parsed.data.generationId, deps.leaseSeconds);
+  if (!attempt) return;
+  const id = attempt.generation.id;
+  const log = deps.log.child({ generationId: id, attempt: attempt.number, lease: attempt.lease });
   const stop = new AbortController();
+  running.set(id, stop);
   const keeper = keepLease(deps, attempt, stop, log);
   const started = performance.now();
   const timing: Timing = {};
@@ -59,6 +67,7 @@ export async function runJob(deps: JobDeps, runner: Runner, job: JobWithMetadata
     await settleFailure(deps, attempt, err, timing, log);
   } finally {
     clearInterval(keeper);
+    running.delete(id);
   }
 }
 
@@ -147,14 +156,18 @@ function eta(stepTimes: number[], stepsLeft: number): number | null {
   return Math.round(perStep * stepsLeft * 100) / 100;
 }
 
+/** Renews the lease a few times per lease period; stops the run if it is lost or cancelled. */
 function keepLease(deps: JobDeps, a: Attempt, stop: AbortController, log: Logger): NodeJS.Timeout {
   return setInterval(
     () =>
       void renewLease(deps.ds, deps.boss, a).then(
-        (held) => {
-          if (!held && !stop.signal.aborted) {
+        ({ held, cancelRequested }) => {
+          if (stop.signal.aborted) return;
+          if (!held) {
             log.warn('lease lost: another worker owns this generation now; stopping');
             stop.abort(new LeaseLost('lease lost'));
+          } else if (cancelRequested) {
+            stop.abort(Stop.cancelled());
           }
         },
         (err) => log.warn({ err }, 'could not renew the lease'),
@@ -166,7 +179,7 @@ function keepLease(deps: JobDeps, a: Attempt, stop: AbortController, log: Logger
 async function settleFailure(deps: JobDeps, a: Attempt, err: unknown, timing: Timing, log: Logger) {
   await deps.storage.deletePrefix(attemptPrefix(a.generation.id, a.lease)).catch((e) => log.warn({ err: e }, 'could not remove partial files'));
   if (err instanceof LeaseLost) {
-    log.warn({ reason: err.message }, 'lease lost; this attempt writes nothing more');
+    log.warn({ reason: err.message }, 'lease lost: this attempt\'s writes are refused');
     return;
   }
   const failure =

@@ -2,12 +2,13 @@ import crypto from 'node:crypto';
 import sharp from 'sharp';
 import type { Generation } from '../db/entities/generation.js';
 import type { StoredImage } from '../jobs/attempt.js';
+import { generationPrefix } from '../jobs/delete.js';
 import type { GeneratedImage } from '../pipelines/pipeline.js';
 import type { Storage } from '../storage/storage.js';
 import { withPngText } from './png-text.js';
 
 /** Where an attempt's images go: per generation and lease, so a retry never reuses a key. */
-export const attemptPrefix = (generationId: string, lease: number) => `generations/${generationId}/${lease}`;
+export const attemptPrefix = (generationId: string, lease: number) => `${generationPrefix(generationId)}/${lease}`;
 
 /**
  * Encodes each image as PNG, with the prompt, parameters, model and seed as text chunks, and

@@ -2,7 +2,7 @@ import type { JobWithMetadata } from 'pg-boss';
 import { Channel } from '../events/channels.js';
 import type { PgListener } from '../events/pg-listener.js';
 import { GENERATE_QUEUE } from '../jobs/queue.js';
-import { type JobDeps, runJob } from './run-job.js';
+import { type JobDeps, runJob, Stop } from './run-job.js';
 import { Runner } from './runner.js';
 import type { RunnerSettings } from './runner-protocol.js';
 
@@ -24,6 +24,8 @@ export class Worker {
   private stopping = false;
   private wakers = new Set<() => void>();
   private unlisten: (() => void)[] = [];
+  /** Generations this process is running, and what stops each. */
+  private running = new Map<string, AbortController>();
 
   constructor(
     private readonly deps: JobDeps,
@@ -33,7 +35,11 @@ export class Worker {
 
   start(): void {
     const wakeAll = () => this.wakers.forEach((w) => w());
-    this.unlisten.push(this.listener.on(Channel.jobs, wakeAll), this.listener.onReconnect(wakeAll));
+    this.unlisten.push(
+      this.listener.on(Channel.jobs, wakeAll),
+      this.listener.onReconnect(wakeAll),
+      this.listener.on(Channel.cancel, (id) => this.running.get(id)?.abort(Stop.cancelled())),
+    );
     for (let i = 0; i < this.settings.concurrency; i++) {
       const runner = new Runner(this.settings.runner, this.deps.log.child({ slot: i }));
       this.runners.push(runner);
@@ -41,12 +47,23 @@ export class Worker {
     }
   }
 
-  /** Stops fetching and waits for the jobs in hand to end. */
-  async stop(): Promise<void> {
+  /**
+   * Stops fetching and gives the jobs in hand `graceMs` to finish; those still running then are
+   * stopped and handed back to the queue (a retryable failure another worker picks up).
+   */
+  async stop(graceMs: number): Promise<void> {
     this.stopping = true;
-    this.unlisten.forEach((u) => u());
     this.wakers.forEach((w) => w());
-    await Promise.all(this.loops);
+    const loops = Promise.all(this.loops);
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)));
+    if ((await Promise.race([loops, grace])) === 'late') {
+      this.deps.log.warn({ generations: [...this.running.keys()] }, 'shutdown grace over: handing running jobs back to the queue');
+      for (const stop of this.running.values()) stop.abort(Stop.shutdown());
+      await loops;
+    }
+    clearTimeout(timer);
+    this.unlisten.forEach((u) => u());
     await Promise.all(this.runners.map((r) => r.stop()));
   }
 
@@ -68,7 +85,7 @@ export class Worker {
         continue;
       }
       try {
-        await runJob(this.deps, runner, job);
+        await runJob(this.deps, runner, job, this.running);
       } catch (err) {
         // The job stays claimed; pg-boss hands it on when its heartbeat stops.
         this.deps.log.error({ err, jobId: job.id }, 'job could not be settled');

@@ -51,6 +51,10 @@ export interface Generation {
   leaseExpiresAt: Date | null;
   /** Per-generation event counter; the last event's cursor. */
   eventSeq: number;
+  /** Set when cancellation was asked for while it ran; its worker stops at the next step. */
+  cancelRequestedAt: Date | null;
+  /** Not started by then: cancelled without running. */
+  deadlineAt: Date | null;
   errorCode: string | null;
   errorMessage: string | null;
   errorRetryable: boolean | null;
@@ -85,6 +89,8 @@ export const GenerationEntity = new EntitySchema<Generation>({
     lease: { type: 'int', default: 0 },
     leaseExpiresAt: { type: 'timestamptz', name: 'lease_expires_at', nullable: true },
     eventSeq: { type: 'int', name: 'event_seq', default: 0 },
+    cancelRequestedAt: { type: 'timestamptz', name: 'cancel_requested_at', nullable: true },
+    deadlineAt: { type: 'timestamptz', name: 'deadline_at', nullable: true },
     errorCode: { type: 'text', name: 'error_code', nullable: true },
     errorMessage: { type: 'text', name: 'error_message', nullable: true },
     errorRetryable: { type: 'boolean', name: 'error_retryable', nullable: true },
@@ -98,6 +104,9 @@ export const GenerationEntity = new EntitySchema<Generation>({
     { name: 'generations_status_created', columns: ['status', 'createdAt', 'id'] },
     { name: 'generations_model', columns: ['modelId'] },
     { name: 'generations_lora', columns: ['loraId'] },
+    // What the reconciler looks for: leases that ran out, and deadlines that passed.
+    { name: 'generations_running_lease', columns: ['leaseExpiresAt'], where: "status = 'RUNNING'" },
+    { name: 'generations_pending_deadline', columns: ['deadlineAt'], where: "status = 'PENDING' AND deadline_at IS NOT NULL" },
   ],
   checks: [
     { name: 'generations_status_check', expression: `status IN ('PENDING','RUNNING','COMPLETED','FAILED','CANCELLED')` },

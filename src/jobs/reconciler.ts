@@ -1,0 +1,126 @@
+import type { PgBoss } from 'pg-boss';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { Logger } from '../log.js';
+import { appendEvent } from '../events/event-log.js';
+import { closeLostRuns } from './attempt.js';
+import { GENERATE_QUEUE, inTransaction } from './queue.js';
+import { endGeneration } from './terminal.js';
+import { queryRows } from '../db/sql.js';
+
+export interface ReconcilerOptions {
+  intervalMs: number;
+  /** How long past its lease's expiry a RUNNING generation is left to its worker. */
+  graceSeconds: number;
+}
+
+/**
+ * Keeps generations truthful when no worker will: cancels those that missed their deadline in
+ * the queue, and settles RUNNING ones whose worker died (pg-boss retries the job, or has given
+ * up on it, or it was cancelled meanwhile). Runs at start and then periodically in every
+ * process; each change is conditional on what it read, so processes can run it side by side.
+ */
+export class Reconciler {
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+
+  constructor(
+    private readonly ds: DataSource,
+    private readonly boss: PgBoss,
+    private readonly log: Logger,
+    private readonly opts: ReconcilerOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.tick();
+    this.timer = setInterval(() => void this.tick(), this.opts.intervalMs).unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.ticking;
+  }
+
+  tick(): Promise<void> {
+    this.ticking ??= (async () => {
+      try {
+        await this.expireDeadlines();
+        await this.recoverAbandoned();
+        await this.ds.query('DELETE FROM idempotency_keys WHERE expires_at < now()');
+      } catch (err) {
+        this.log.warn({ err }, 'reconciliation failed; trying again next time');
+      } finally {
+        this.ticking = undefined;
+      }
+    })();
+    return this.ticking;
+  }
+
+  private async expireDeadlines() {
+    const due: { id: string }[] = await this.ds.query(
+      `SELECT id FROM generations WHERE status = 'PENDING' AND started_at IS NULL AND deadline_at < now() LIMIT 100`,
+    );
+    for (const { id } of due) {
+      await this.ds.transaction(async (em) => {
+        const [still] = await em.query(
+          `SELECT 1 FROM generations WHERE id = $1 AND status = 'PENDING' AND started_at IS NULL AND deadline_at < now() FOR UPDATE`,
+          [id],
+        );
+        if (!still) return;
+        const ended = await endGeneration(em, id, {
+          status: 'CANCELLED',
+          message: 'Cancelled: not started before its deadline',
+          attempt: 0,
+          error: { code: 'DEADLINE_EXCEEDED', message: 'not started before its deadline', retryable: false },
+        });
+        if (ended) await this.boss.cancel(GENERATE_QUEUE, id, { db: inTransaction(em) });
+      });
+      this.log.info({ generationId: id }, 'cancelled: deadline passed in the queue');
+    }
+  }
+
+  private async recoverAbandoned() {
+    const stale: { id: string; lease: number; attempt: number; cancel: boolean }[] = await this.ds.query(
+      `SELECT id, lease, retry_count + 1 AS attempt, cancel_requested_at IS NOT NULL AS cancel FROM generations
+       WHERE status = 'RUNNING' AND lease_expires_at < now() - make_interval(secs => $1) LIMIT 100`,
+      [this.opts.graceSeconds],
+    );
+    for (const g of stale) {
+      const [job] = await this.boss.findJobs(GENERATE_QUEUE, { id: g.id });
+      // pg-boss has not yet noticed the missed heartbeat; the job is still its worker's.
+      if (job?.state === 'active' && !g.cancel) continue;
+      await this.ds.transaction(async (em) => {
+        const [still] = await queryRows(
+          em,
+          `UPDATE generations SET lease = lease + 1 WHERE id = $1 AND status = 'RUNNING' AND lease = $2 AND lease_expires_at < now() RETURNING id`,
+          [g.id, g.lease],
+        );
+        if (!still) return;
+        await closeLostRuns(em, g.id);
+        const outcome = await this.settle(em, g, job?.state);
+        this.log.warn({ generationId: g.id, jobState: job?.state ?? 'missing', outcome }, 'recovered a generation whose worker stopped answering');
+      });
+    }
+  }
+
+  private async settle(em: EntityManager, g: { id: string; attempt: number; cancel: boolean }, jobState: string | undefined) {
+    const db = inTransaction(em);
+    if (g.cancel || jobState === 'cancelled') {
+      await endGeneration(em, g.id, { status: 'CANCELLED', message: 'Cancelled; its worker had stopped answering', attempt: g.attempt });
+      if (jobState !== 'cancelled') await this.boss.cancel(GENERATE_QUEUE, g.id, { db });
+      return 'cancelled';
+    }
+    if (jobState === 'retry' || jobState === 'created') {
+      const message = `Attempt ${g.attempt} lost its worker; retrying`;
+      await appendEvent(em, g.id, { step: 'QUEUED', status: 'PENDING', attempt: g.attempt, progress: 0, message });
+      await em.query('UPDATE generations SET lease_expires_at = NULL WHERE id = $1', [g.id]);
+      return 'retry';
+    }
+    await endGeneration(em, g.id, {
+      status: 'FAILED',
+      message: 'WORKER_LOST: its worker stopped answering and no retries are left',
+      attempt: g.attempt,
+      error: { code: 'WORKER_LOST', message: 'its worker stopped answering and no retries are left', retryable: true },
+    });
+    return 'failed';
+  }
+}
