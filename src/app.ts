@@ -7,7 +7,7 @@ import { openDatabase } from './db/data-source.js';
 import { type RunningPostgres, startEmbeddedPostgres } from './db/embedded-postgres.js';
 import { EventHub } from './events/event-hub.js';
 import { PgListener } from './events/pg-listener.js';
-import { startQueue } from './jobs/queue.js';
+import { jobPolicy, startQueue } from './jobs/queue.js';
 import { Reconciler } from './jobs/reconciler.js';
 import type { Logger } from './log.js';
 import { registerBuiltinModel } from './models/builtin.js';
@@ -52,17 +52,7 @@ export async function startKiln(config: Config, log: Logger): Promise<Kiln> {
 
     const signer = new UrlSigner(await loadUrlSecret(config.urls.secret, config.dataDir), config.urls.ttlSeconds);
     const storage = new LocalStorage(config.storage.dir, signer);
-    const boss = await startQueue({
-      url,
-      applicationName: `kiln-${config.role}-queue`,
-      poolMax: config.worker.concurrency + 4,
-      maxRetries: config.jobs.maxRetries,
-      retryDelayMs: config.jobs.retryDelayMs,
-      // A backstop behind the runner's own hard limit, for a worker process that hangs whole.
-      jobTimeoutSeconds: config.jobs.hardTimeoutSeconds + 60,
-      heartbeatSeconds: config.worker.heartbeatSeconds,
-      log,
-    });
+    const boss = await startQueue({ url, applicationName: `kiln-${config.role}-queue`, poolMax: config.worker.concurrency + 4, log });
     closers.push(() => boss.stop({ graceful: false, close: true }));
     await registerBuiltinModel(ds, storage);
     const reconciler = new Reconciler(ds, boss, log.child({ component: 'reconciler' }), {
@@ -79,7 +69,14 @@ export async function startKiln(config: Config, log: Logger): Promise<Kiln> {
     let api: { url: string; yoga: Yoga } | undefined;
     if (config.role !== 'worker') {
       const hub = new EventHub(ds, listener, log);
-      const yoga = buildYoga({ config, ds, boss, storage, hub, log }, signer);
+      const policy = jobPolicy({
+        maxRetries: config.jobs.maxRetries,
+        retryDelayMs: config.jobs.retryDelayMs,
+        // A backstop behind the runner's own hard limit, for a worker process that hangs whole.
+        jobTimeoutSeconds: config.jobs.hardTimeoutSeconds + 60,
+        heartbeatSeconds: config.worker.heartbeatSeconds,
+      });
+      const yoga = buildYoga({ config, ds, boss, jobPolicy: policy, storage, hub, log }, signer);
       const server = createServer(yoga);
       const ws = attachWebSocket(server, yoga);
       await listen(server, config.http.port, config.http.host);

@@ -7,7 +7,7 @@ import type { JobFailure } from '../errors.js';
 import { appendEvent, type NewEvent } from '../events/event-log.js';
 import { GENERATE_QUEUE, inTransaction } from './queue.js';
 import { endGeneration } from './terminal.js';
-import { queryRows } from '../db/sql.js';
+import { entityFromRow, queryRows } from '../db/sql.js';
 
 /** What pg-boss's settle calls return at run time (its typings declare an empty interface). */
 interface Settled {
@@ -39,57 +39,63 @@ const lost = (a: Attempt) => new LeaseLost(`lease ${a.lease} on generation ${a.g
 /**
  * Takes the generation for this job's attempt: RUNNING, a new lease whose expiry the worker
  * keeps pushing back, and an attempt row; a run that was still open (its worker died) is closed
- * as WORKER_LOST. Undefined when there is nothing to run: the generation is gone or over, was
+ * as WORKER_LOST. One statement in the common case, since it sits between two jobs on an
+ * accelerator. Undefined when there is nothing to run: the generation is gone or over, was
  * cancelled, or missed its deadline (the last two are ended here, and the job with them).
  */
 export async function beginAttempt(ds: DataSource, boss: PgBoss, job: JobWithMetadata<unknown>, generationId: string, leaseSeconds: number): Promise<Attempt | undefined> {
   const number = job.retryCount + 1;
   const jobAttempt = { id: job.id, retryCount: job.retryCount, retryLimit: job.retryLimit };
-  let settled = false;
-  const attempt = await ds.transaction(async (em) => {
-    const [row] = await em.query(
+  const [row] = await queryRows(
+    ds,
+    `WITH g AS (
+       UPDATE generations
+       SET lease = lease + 1, status = 'RUNNING', retry_count = $3,
+           lease_expires_at = now() + make_interval(secs => $2), started_at = COALESCE(started_at, clock_timestamp())
+       WHERE id = $1 AND status IN ('PENDING', 'RUNNING') AND cancel_requested_at IS NULL
+         AND NOT (started_at IS NULL AND deadline_at IS NOT NULL AND deadline_at < now())
+       RETURNING *
+     ), lost AS (
+       ${CLOSE_LOST_RUNS} AND EXISTS (SELECT 1 FROM g)
+     ), attempt AS (
+       INSERT INTO generation_attempts (generation_id, lease, attempt, worker) SELECT id, lease, $4, $5 FROM g
+     )
+     SELECT * FROM g`,
+    [generationId, leaseSeconds, job.retryCount, number, WORKER_ID],
+  );
+  if (row) {
+    const generation = entityFromRow(ds, GenerationEntity, row);
+    return { generation, lease: generation.lease, number, job: jobAttempt, leaseSeconds };
+  }
+  // Not runnable: find out why, under the row's lock, and end it if it was cancelled or late.
+  const settled = await ds.transaction(async (em) => {
+    const [state] = await em.query(
       `SELECT status, started_at IS NULL AS never_started, cancel_requested_at IS NOT NULL AS cancel_requested,
               deadline_at IS NOT NULL AND deadline_at < now() AS late
        FROM generations WHERE id = $1 FOR UPDATE`,
       [generationId],
     );
-    if (!row || (row.status !== 'PENDING' && row.status !== 'RUNNING')) return undefined;
+    if (!state || (state.status !== 'PENDING' && state.status !== 'RUNNING')) return false;
+    if (!state.cancel_requested && !(state.late && state.never_started)) throw new Error(`generation ${generationId} is runnable after all`);
     await closeLostRuns(em, generationId);
-    const ending = row.cancel_requested
+    const ending = state.cancel_requested
       ? { status: 'CANCELLED' as const, message: 'Cancelled before it ran again' }
-      : row.late && row.never_started
-        ? { status: 'CANCELLED' as const, message: 'Cancelled: not started before its deadline', error: { code: 'DEADLINE_EXCEEDED', message: 'not started before its deadline', retryable: false } }
-        : undefined;
-    if (ending) {
-      await endGeneration(em, generationId, { ...ending, attempt: number - 1 });
-      await settleJob(boss, jobAttempt, 'cancel', inTransaction(em));
-      settled = true;
-      return undefined;
-    }
-    const [{ lease }] = await queryRows<{ lease: number }>(
-      em,
-      `UPDATE generations
-       SET lease = lease + 1, status = 'RUNNING', retry_count = $3,
-           lease_expires_at = now() + make_interval(secs => $2), started_at = COALESCE(started_at, now())
-       WHERE id = $1 RETURNING lease`,
-      [generationId, leaseSeconds, job.retryCount],
-    );
-    await em.query('INSERT INTO generation_attempts (generation_id, lease, attempt, worker) VALUES ($1, $2, $3, $4)', [generationId, lease, number, WORKER_ID]);
-    const generation = await em.findOneByOrFail(GenerationEntity, { id: generationId });
-    return { generation, lease: lease!, number, job: jobAttempt, leaseSeconds };
+      : { status: 'CANCELLED' as const, message: 'Cancelled: not started before its deadline', error: { code: 'DEADLINE_EXCEEDED', message: 'not started before its deadline', retryable: false } };
+    await endGeneration(em, generationId, { ...ending, attempt: number - 1 });
+    await settleJob(boss, jobAttempt, 'cancel', inTransaction(em));
+    return true;
   });
-  if (!attempt && !settled) await boss.complete(GENERATE_QUEUE, [{ id: job.id, retryCount: job.retryCount }], { skipped: 'generation gone or over' });
-  return attempt;
+  if (!settled) await boss.complete(GENERATE_QUEUE, [{ id: job.id, retryCount: job.retryCount }], { skipped: 'generation gone or over' });
+  return undefined;
 }
+
+const CLOSE_LOST_RUNS = `UPDATE generation_attempts SET ended_at = now(), outcome = 'WORKER_LOST', error_code = 'WORKER_LOST',
+       error_message = 'the worker running it stopped answering', error_retryable = true
+     WHERE generation_id = $1 AND outcome IS NULL`;
 
 /** Runs that never recorded an end belonged to workers that stopped answering. */
 export async function closeLostRuns(em: EntityManager, generationId: string): Promise<void> {
-  await em.query(
-    `UPDATE generation_attempts SET ended_at = now(), outcome = 'WORKER_LOST', error_code = 'WORKER_LOST',
-       error_message = 'the worker running it stopped answering', error_retryable = true
-     WHERE generation_id = $1 AND outcome IS NULL`,
-    [generationId],
-  );
+  await em.query(CLOSE_LOST_RUNS, [generationId]);
 }
 
 /**
@@ -123,10 +129,16 @@ export async function completeAttempt(ds: DataSource, boss: PgBoss, a: Attempt, 
   await ds.transaction(async (em) => {
     const ev = await appendEvent(em, a.generation.id, { step: 'COMPLETED', status: 'COMPLETED', attempt: a.number, progress: 1, message: 'Completed' }, a);
     if (!ev) throw lost(a);
-    await em.update(GenerationEntity, { id: a.generation.id }, { timing, completedAt: () => 'now()', leaseExpiresAt: null });
     await em.insert(ImageEntity, images.map((img) => ({ ...img, generationId: a.generation.id })));
-    await closeAttempt(em, a, 'COMPLETED');
     await settleJob(boss, a.job, 'complete', inTransaction(em), { images: images.length });
+    // Last, so that completed_at is as close to the commit as it gets.
+    await em.query(
+      `WITH attempt AS (
+         UPDATE generation_attempts SET ended_at = clock_timestamp(), outcome = 'COMPLETED' WHERE generation_id = $1 AND lease = $2
+       )
+       UPDATE generations SET timing = $3, completed_at = clock_timestamp(), lease_expires_at = NULL WHERE id = $1`,
+      [a.generation.id, a.lease, JSON.stringify(timing)],
+    );
   });
 }
 

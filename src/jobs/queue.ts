@@ -9,25 +9,39 @@ export const GENERATE_QUEUE = 'kiln-generate';
 export const generateJobData = z.object({ generationId: z.uuid() });
 export type GenerateJobData = z.infer<typeof generateJobData>;
 
-export interface QueueSettings {
-  url: string;
-  applicationName: string;
-  poolMax: number;
+export interface JobPolicySettings {
   maxRetries: number;
   retryDelayMs: number;
   /** The hard limit on one attempt; pg-boss fails an attempt still active after it. */
   jobTimeoutSeconds: number;
   /** How long a worker may go silent before its job is handed to another. */
   heartbeatSeconds: number;
-  log: Logger;
 }
+
+/**
+ * Retry, expiry and heartbeat options for a job, given to each job when it is sent: the
+ * submitting process's settings decide, whatever other processes were started with.
+ */
+export function jobPolicy(s: JobPolicySettings) {
+  // pg-boss keeps whole seconds. With a zero delay, retries start at once (useful in tests).
+  const retryDelay = Math.ceil(s.retryDelayMs / 1000);
+  return {
+    retryLimit: s.maxRetries,
+    retryDelay,
+    retryBackoff: retryDelay > 0,
+    ...(retryDelay > 0 ? { retryDelayMax: 3600 } : {}),
+    expireInSeconds: s.jobTimeoutSeconds,
+    heartbeatSeconds: s.heartbeatSeconds,
+  };
+}
+export type JobPolicy = ReturnType<typeof jobPolicy>;
 
 /**
  * pg-boss over the same Postgres as Kiln's tables. Kiln's worker fetches and settles jobs itself
  * (see worker/), so pg-boss here is the durable queue: priorities, retries with backoff,
  * heartbeats that hand a dead worker's job to another, and expiry.
  */
-export async function startQueue(s: QueueSettings): Promise<PgBoss> {
+export async function startQueue(s: { url: string; applicationName: string; poolMax: number; log: Logger }): Promise<PgBoss> {
   const boss = new PgBoss({
     connectionString: s.url,
     application_name: s.applicationName,
@@ -41,20 +55,7 @@ export async function startQueue(s: QueueSettings): Promise<PgBoss> {
   boss.on('error', (err) => s.log.error({ err }, 'queue error'));
   boss.on('warning', (warning) => s.log.warn({ warning }, 'queue warning'));
   await boss.start();
-  // pg-boss keeps whole seconds. With a zero delay, retries start at once (useful in tests).
-  const retryDelay = Math.ceil(s.retryDelayMs / 1000);
-  const options = {
-    retryLimit: s.maxRetries,
-    retryDelay,
-    retryBackoff: retryDelay > 0,
-    ...(retryDelay > 0 ? { retryDelayMax: 3600 } : {}),
-    expireInSeconds: s.jobTimeoutSeconds,
-    heartbeatSeconds: s.heartbeatSeconds,
-    deleteAfterSeconds: 7 * 24 * 3600,
-    retentionSeconds: 30 * 24 * 3600,
-  };
-  await boss.createQueue(GENERATE_QUEUE, { policy: 'standard', ...options });
-  await boss.updateQueue(GENERATE_QUEUE, options); // settings may have changed since it was created
+  await boss.createQueue(GENERATE_QUEUE, { policy: 'standard', deleteAfterSeconds: 7 * 24 * 3600, retentionSeconds: 30 * 24 * 3600 });
   return boss;
 }
 

@@ -3,6 +3,7 @@ import type { PgBoss } from 'pg-boss';
 import { type DataSource, type EntityManager, In } from 'typeorm';
 import { type Generation, GenerationEntity } from '../db/entities/generation.js';
 import { type Model, ModelEntity } from '../db/entities/model.js';
+import { entityFromRow } from '../db/sql.js';
 import { badInput } from '../errors.js';
 import { Channel } from '../events/channels.js';
 import { appendEvent } from '../events/event-log.js';
@@ -10,11 +11,12 @@ import { estimateSeconds } from './estimate.js';
 import type { GenerationParams, ValidGenerateInput } from './generate-input.js';
 import { resolveParams } from './generate-input.js';
 import { claimKey, recordKey, requestHash } from './idempotency.js';
-import { GENERATE_QUEUE, type GenerateJobData, inTransaction } from './queue.js';
+import { GENERATE_QUEUE, type GenerateJobData, inTransaction, type JobPolicy } from './queue.js';
 
 export interface SubmitDeps {
   ds: DataSource;
   boss: PgBoss;
+  jobPolicy: JobPolicy;
 }
 
 export interface Submission {
@@ -43,7 +45,7 @@ export async function resolveBaseModel(em: EntityManager, modelId: string | null
  * repeat of an earlier request returns what that request made instead.
  */
 export async function submitGenerations(deps: SubmitDeps, s: Submission): Promise<{ generations: Generation[]; estimatedTotalSeconds: number }> {
-  return deps.ds.transaction(async (em) => {
+  const { generations, params } = await deps.ds.transaction(async (em) => {
     const params: GenerationParams[] = [];
     for (const { input, field } of s.inputs) params.push(resolveParams(input, await resolveBaseModel(em, input.modelId, field)));
 
@@ -51,40 +53,47 @@ export async function submitGenerations(deps: SubmitDeps, s: Submission): Promis
     const earlier = key
       ? await claimKey(em, key.scope, key.key, requestHash(key.operation, s.inputs.map((i) => i.input)), key.ttlHours)
       : undefined;
-    const ids = earlier ?? params.map(() => crypto.randomUUID());
-    if (!earlier) {
-      for (const [i, p] of params.entries()) await enqueue(em, deps.boss, ids[i]!, p);
-      if (key) await recordKey(em, key.scope, key.key, ids);
-      await em.query(`SELECT pg_notify('${Channel.jobs}', '')`);
+    if (earlier) {
+      const rows = await em.findBy(GenerationEntity, { id: In(earlier) });
+      return { params, generations: earlier.map((id) => rows.find((r) => r.id === id)).filter((g): g is Generation => g !== undefined) };
     }
-    const rows = await em.findBy(GenerationEntity, { id: In(ids) });
-    const generations = ids.map((id) => rows.find((r) => r.id === id)).filter((g): g is Generation => g !== undefined);
-    return { generations, estimatedTotalSeconds: await estimateSeconds(em, params) };
+    const generations: Generation[] = [];
+    for (const p of params) generations.push(await enqueue(em, deps, p));
+    if (key) await recordKey(em, key.scope, key.key, generations.map((g) => g.id));
+    await em.query(`SELECT pg_notify('${Channel.jobs}', '')`);
+    return { params, generations };
   });
+  // After the commit: workers are already taking the jobs while this is worked out.
+  return { generations, estimatedTotalSeconds: await estimateSeconds(deps.ds.manager, params) };
 }
 
-async function enqueue(em: EntityManager, boss: PgBoss, id: string, p: GenerationParams) {
-  await em.insert(GenerationEntity, {
-    id,
-    status: 'PENDING',
-    currentStep: 'QUEUED',
-    progress: 0,
-    prompt: p.prompt,
-    negativePrompt: p.negativePrompt,
-    modelId: p.modelId,
-    loraId: p.loraId,
-    loraWeight: p.loraWeight,
-    numImages: p.numImages,
-    steps: p.steps,
-    guidanceScale: p.guidanceScale,
-    width: p.width,
-    height: p.height,
-    seed: p.seed,
-    priority: p.priority,
-    previews: p.previews,
-    deadlineAt: p.deadlineSeconds ? () => `now() + interval '${p.deadlineSeconds} seconds'` : null,
-  });
-  await appendEvent(em, id, { step: 'QUEUED', status: 'PENDING', attempt: 0, progress: 0, message: 'Queued' });
-  const data: GenerateJobData = { generationId: id };
-  await boss.send(GENERATE_QUEUE, data, { id, priority: p.priority, db: inTransaction(em) });
+async function enqueue(em: EntityManager, { boss, jobPolicy }: SubmitDeps, p: GenerationParams): Promise<Generation> {
+  const [row] = await em.query(
+    `INSERT INTO generations (id, status, current_step, prompt, negative_prompt, model_id, lora_id, lora_weight, num_images,
+       steps, guidance_scale, width, height, seed, priority, previews, deadline_at)
+     VALUES ($1, 'PENDING', 'QUEUED', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now() + make_interval(secs => $15))
+     RETURNING *`,
+    [
+      crypto.randomUUID(),
+      p.prompt,
+      p.negativePrompt,
+      p.modelId,
+      p.loraId,
+      p.loraWeight,
+      p.numImages,
+      p.steps,
+      p.guidanceScale,
+      p.width,
+      p.height,
+      p.seed,
+      p.priority,
+      p.previews,
+      p.deadlineSeconds,
+    ],
+  );
+  const generation = entityFromRow(em, GenerationEntity, row);
+  const event = await appendEvent(em, generation.id, { step: 'QUEUED', status: 'PENDING', attempt: 0, progress: 0, message: 'Queued' });
+  const data: GenerateJobData = { generationId: generation.id };
+  await boss.send(GENERATE_QUEUE, data, { ...jobPolicy, id: generation.id, priority: p.priority, db: inTransaction(em) });
+  return { ...generation, eventSeq: event!.seq };
 }

@@ -7,6 +7,7 @@ import type { Generation } from '../db/entities/generation.js';
 import type { Image } from '../db/entities/image.js';
 import type { Model } from '../db/entities/model.js';
 import type { EventHub } from '../events/event-hub.js';
+import type { JobPolicy } from '../jobs/queue.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';
 
@@ -15,6 +16,8 @@ export interface Services {
   config: Config;
   ds: DataSource;
   boss: PgBoss;
+  /** Retry, expiry and heartbeat options every job is sent with. */
+  jobPolicy: JobPolicy;
   storage: Storage;
   hub: EventHub;
   log: Logger;

@@ -50,3 +50,46 @@ export function collect<T = any>(client: Client, query: string, variables: Recor
     );
   });
 }
+
+/** Follows a subscription: what it sent so far, a promise of its end, and a way to await one value. */
+export function follow<T = any>(client: Client, query: string, variables: Record<string, unknown> = {}) {
+  const values: T[] = [];
+  const waiters = new Set<() => void>();
+  const done = new Promise<T[]>((resolve, reject) => {
+    client.subscribe<T>(
+      { query, variables },
+      {
+        next: (v) => {
+          if (v.errors?.length) return reject(new Error(JSON.stringify(v.errors)));
+          values.push(v.data as T);
+          waiters.forEach((w) => w());
+        },
+        error: (e) => reject(e instanceof Error ? e : new Error(JSON.stringify(e))),
+        complete: () => resolve(values),
+      },
+    );
+  });
+  done.catch(() => undefined);
+  return {
+    values,
+    done,
+    /** Resolves with the first value (already sent or still to come) that matches. */
+    until(match: (value: T) => boolean): Promise<T> {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = values.find(match);
+          if (found) {
+            waiters.delete(check);
+            resolve(found);
+          }
+        };
+        waiters.add(check);
+        done.then(() => {
+          check();
+          reject(new Error('the subscription ended without a matching value'));
+        }, reject);
+        check();
+      });
+    },
+  };
+}

@@ -39,3 +39,38 @@ export interface ProgressEvent {
   preview: string | null;
   attempt: number;
 }
+
+export const GENERATE_BATCH = /* GraphQL */ `
+  mutation Batch($inputs: [GenerateInput!]!, $key: String) {
+    generateBatch(inputs: $inputs, idempotencyKey: $key) { estimatedTotalSeconds generations { id status seed } }
+  }
+`;
+
+export const GENERATE_WITH_KEY = /* GraphQL */ `
+  mutation Generate($input: GenerateInput!, $key: String) {
+    generate(input: $input, idempotencyKey: $key) { id status }
+  }
+`;
+
+export const CANCEL = /* GraphQL */ `
+  mutation Cancel($id: ID!) { cancelGeneration(id: $id) { id status cancelRequested } }
+`;
+
+export const DELETE = /* GraphQL */ `
+  mutation Delete($id: ID!) { deleteGeneration(id: $id) }
+`;
+
+export const ATTEMPTS = /* GraphQL */ `
+  query Attempts($id: ID!) {
+    generation(id: $id) {
+      status retryCount currentStep
+      error { code message retryable }
+      attempts { attempt worker outcome startedAt endedAt error { code message retryable } }
+      images { url sha256 }
+    }
+  }
+`;
+
+/** The progress subscription's payload, unwrapped. */
+export const progressOf = (v: { generationProgress: ProgressEvent }) => v.generationProgress;
+export const stepLabel = (e: ProgressEvent) => (e.step === 'GENERATING' ? `GENERATING ${e.stepIndex}` : e.step);
