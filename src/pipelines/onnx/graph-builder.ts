@@ -1,7 +1,7 @@
 import { ProtoWriter } from './protobuf.js';
 
 /** ONNX TensorProto.DataType values Kiln builds graphs with. */
-export const DataType = { FLOAT: 1, INT64: 7, BOOL: 9 } as const;
+export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10 } as const;
 export type DataType = (typeof DataType)[keyof typeof DataType];
 
 const AttributeType = { FLOAT: 1, INT: 2, INTS: 7 } as const;
@@ -16,11 +16,18 @@ interface Node {
   attributes: Record<string, Attribute>;
 }
 
+/** Where an external initializer's values lie: `length` bytes at `offset` of `location`, relative to the model's folder. */
+interface ExternalData {
+  location: string;
+  offset: number;
+  length: number;
+}
+
 interface Initializer {
   name: string;
   dims: number[];
   type: DataType;
-  data: Float32Array | BigInt64Array;
+  data: Float32Array | BigInt64Array | ExternalData;
 }
 
 /**
@@ -48,6 +55,13 @@ export class GraphBuilder {
   weight(name: string, dims: number[], data: Float32Array): string {
     if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new Error(`${name}: data does not match ${dims}`);
     this.initializers.push({ name, dims, type: DataType.FLOAT, data });
+    return name;
+  }
+
+  /** A float32 weight whose values lie in a file beside the model (ONNX external data), not in the graph. */
+  externalWeight(name: string, dims: number[], location: string, offset = 0): string {
+    const length = dims.reduce((a, b) => a * b, 1) * 4;
+    this.initializers.push({ name, dims, type: DataType.FLOAT, data: { location, offset, length } });
     return name;
   }
 
@@ -99,7 +113,15 @@ export class GraphBuilder {
         if (t.dims.length) m.packedVarints(1, t.dims);
         m.varint(2, t.type);
         m.string(8, t.name);
-        m.bytes(9, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+        const data = t.data;
+        if ('location' in data) {
+          for (const [key, value] of Object.entries({ location: data.location, offset: String(data.offset), length: String(data.length) })) {
+            m.message(13, (e) => e.string(1, key).string(2, value));
+          }
+          m.varint(14, 1); // data_location: EXTERNAL
+        } else {
+          m.bytes(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+        }
       });
     }
     const valueInfo = (field: number, v: { name: string; type: DataType; shape: Dim[] }) =>
