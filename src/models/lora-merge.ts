@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { floatToHalf, halfToFloat } from './float16.js';
+import { floatToHalfBits, halfBitsToFloat } from '../pipelines/onnx/float16.js';
 import type { LoraAdapter, LoraModule } from './lora-adapter.js';
 import { ModelFileError, quoteName } from './model-file-error.js';
 import { inspectOnnx, OnnxDataType, type OnnxTensor } from './onnx-model.js';
@@ -209,7 +209,7 @@ function addRow(w: Float32Array, offset: number, row: Float64Array) {
 }
 
 function addRowHalf(w: Uint16Array, offset: number, row: Float64Array) {
-  for (let j = 0; j < row.length; j++) w[offset + j] = floatToHalf(halfToFloat(w[offset + j]!) + row[j]!);
+  for (let j = 0; j < row.length; j++) w[offset + j] = floatToHalfBits(halfBitsToFloat(w[offset + j]!) + row[j]!);
 }
 
 function nothingMatched(adapter: LoraAdapter, component: string, report: LoraMergeReport, initializers: OnnxTensor[]): ModelFileError {

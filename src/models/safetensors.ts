@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises';
-import { bfloat16ToFloat, floatToHalf, halfToFloat } from './float16.js';
+import { bfloat16BitsToFloat, floatToHalfBits, halfBitsToFloat } from '../pipelines/onnx/float16.js';
 import { ModelFileError, quoteName } from './model-file-error.js';
 
 /**
@@ -166,10 +166,10 @@ export function tensorAsFloat32(bytes: Uint8Array, tensor: SafetensorsTensor): F
       new Uint8Array(out.buffer).set(src);
       break;
     case 'F16':
-      for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
+      for (let i = 0; i < n; i++) out[i] = halfBitsToFloat(view.getUint16(2 * i, true));
       break;
     case 'BF16':
-      for (let i = 0; i < n; i++) out[i] = bfloat16ToFloat(view.getUint16(2 * i, true));
+      for (let i = 0; i < n; i++) out[i] = bfloat16BitsToFloat(view.getUint16(2 * i, true));
       break;
     case 'F64':
       for (let i = 0; i < n; i++) out[i] = view.getFloat64(8 * i, true);
@@ -210,7 +210,7 @@ export function writeSafetensors(tensors: Record<string, TensorToWrite>, metadat
     if (t.dtype === 'F32') {
       for (let i = 0; i < t.data.length; i++) view.setFloat32(pos + 4 * i, t.data[i]!, true);
     } else {
-      for (let i = 0; i < t.data.length; i++) view.setUint16(pos + 2 * i, floatToHalf(t.data[i]!), true);
+      for (let i = 0; i < t.data.length; i++) view.setUint16(pos + 2 * i, floatToHalfBits(t.data[i]!), true);
     }
     pos += t.data.length * SAFETENSORS_DTYPES[t.dtype];
   }

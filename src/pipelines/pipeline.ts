@@ -10,6 +10,14 @@ export interface GenerateRequest {
   /** Seed of the first image; image i uses seed + i (wrapping at 2^32). */
   seed: number;
   numImages: number;
+  /** Sampler to run, for pipelines that offer several (e.g. `euler`, `ddim`); null or absent: the model's own. */
+  scheduler?: string | null;
+  /**
+   * Starting noise instead of noise drawn from the seeds: standard normal values, laid out as
+   * the pipeline's latents ([numImages, 4, height/8, width/8] for Stable Diffusion), before any
+   * scaling (the meaning of diffusers' `latents=`). Pipelines without latents ignore it.
+   */
+  latents?: Float32Array;
 }
 
 /** 8-bit RGB, row-major, no padding. */

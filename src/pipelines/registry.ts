@@ -1,8 +1,10 @@
 import { loadBuiltinPipeline } from './builtin/pipeline.js';
 import type { LoadedPipeline, LoadOptions } from './pipeline.js';
+import { loadStableDiffusionPipeline } from './stable-diffusion/pipeline.js';
 
 const loaders: Record<string, (dir: string, options: LoadOptions) => Promise<LoadedPipeline>> = {
   builtin: loadBuiltinPipeline,
+  'stable-diffusion-onnx': loadStableDiffusionPipeline,
 };
 
 export const pipelineNames = Object.keys(loaders);

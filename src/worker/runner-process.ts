@@ -4,6 +4,7 @@
  * its parent over IPC (runner-protocol.ts) and exits when the parent goes away.
  */
 import sharp from 'sharp';
+import { KilnError } from '../errors.js';
 import { SessionCache } from '../models/session-cache.js';
 import type { RgbImage } from '../pipelines/pipeline.js';
 import { loadPipeline, UnknownPipelineError } from '../pipelines/registry.js';
@@ -80,6 +81,9 @@ function describe(err: unknown): RunFailure {
   const e = err instanceof Error ? err : new Error(String(err));
   if (e instanceof CancelledError) return { code: 'CANCELLED', message: 'cancelled', retryable: false };
   if (e instanceof ModelLoadError || e instanceof UnknownPipelineError) return { code: 'MODEL_LOAD_FAILED', message: e.message, retryable: false, stack: e.stack };
+  // The pipeline refused the request itself (a size or scheduler the model cannot do): trying
+  // again would be refused again.
+  if (e instanceof KilnError) return { code: 'INVALID_REQUEST', message: e.message, retryable: false };
   return { code: 'INFERENCE_FAILED', message: e.message, retryable: true, stack: e.stack };
 }
 

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { floatToHalf, halfToFloat } from '../../src/models/float16.js';
+import { floatToHalfBits, halfBitsToFloat } from '../../src/pipelines/onnx/float16.js';
 import { type LoraAdapter, parseLoraAdapter } from '../../src/models/lora-adapter.js';
 import { loraPatcher, mergeLora } from '../../src/models/lora-merge.js';
 import { ModelFileError } from '../../src/models/model-file-error.js';
@@ -33,7 +33,7 @@ function graphOf(tensors: GraphTensor[]): Uint8Array {
           const storage = t.storage ?? 'raw';
           m.varint(2, storage === 'float16' ? OnnxDataType.FLOAT16 : OnnxDataType.FLOAT);
           if (storage === 'raw') m.bytes(9, new Uint8Array(values.buffer));
-          if (storage === 'float16') m.bytes(9, new Uint8Array(Uint16Array.from(values, floatToHalf).buffer));
+          if (storage === 'float16') m.bytes(9, new Uint8Array(Uint16Array.from(values, floatToHalfBits).buffer));
           if (storage === 'float_data') m.bytes(4, new Uint8Array(values.buffer)); // packed repeated float
           if (storage === 'external') m.message(13, (e) => e.string(1, 'location').string(2, 'weights.bin')).varint(14, 1);
         });
@@ -61,7 +61,7 @@ function adapter(format: 'kohya' | 'peft', modules: Record<string, { out: number
 const valuesOf = (bytes: Uint8Array, t: OnnxTensor): Float32Array => {
   if (t.data.kind !== 'raw' && t.data.kind !== 'float_data') throw new Error(`${t.name} is not inline`);
   const slice = bytes.slice(t.data.start, t.data.end);
-  return t.dataType === OnnxDataType.FLOAT16 ? Float32Array.from(new Uint16Array(slice.buffer), halfToFloat) : new Float32Array(slice.buffer);
+  return t.dataType === OnnxDataType.FLOAT16 ? Float32Array.from(new Uint16Array(slice.buffer), halfBitsToFloat) : new Float32Array(slice.buffer);
 };
 
 /** weight · (alpha / rank) · up · down, the textbook way. */

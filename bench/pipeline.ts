@@ -1,0 +1,167 @@
+/**
+ * The Stable Diffusion pipeline's own costs, without the service:
+ * `npm run bench:pipeline -- [MODEL_DIR ...] [--steps 10] [--size S] [--rounds 5] [--generations 50] [--provider cpu]`.
+ *
+ * For the shared sd-tiny fixture (when ../shared/fixtures is there) and each folder given, it
+ * prints: ms per UNet step through Kiln's pipeline (steps 2…n of a generation, so text encoding
+ * and decoding are left out) and ms per bare `session.run` of the same UNet graph, on inputs of
+ * the same shapes and types, on the same session; their ratio is Kiln's per-step overhead
+ * (scaling, guidance, scheduler, tensor conversion). Rounds alternate between the two; medians
+ * and best times are reported (the best are the least disturbed by other load). Then VAE decode ms per image, PNG encode ms (sharp), and the process's
+ * RSS across `--generations` generations (memory must stay flat) and its peak.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import type { GenerateRequest } from '../src/pipelines/pipeline.js';
+import { SeededRandom } from '../src/pipelines/random.js';
+import { CLIP_MAX_LENGTH } from '../src/pipelines/stable-diffusion/clip-tokenizer.js';
+import { loadStableDiffusionPipeline, type StableDiffusionPipeline } from '../src/pipelines/stable-diffusion/pipeline.js';
+import { tensorFor } from '../src/pipelines/stable-diffusion/tensor-io.js';
+import { decodeLatents } from '../src/pipelines/stable-diffusion/vae-decode.js';
+
+const { values: args, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    steps: { type: 'string', default: '10' },
+    size: { type: 'string' },
+    rounds: { type: 'string', default: '5' },
+    generations: { type: 'string', default: '50' },
+    provider: { type: 'string', default: 'cpu' },
+  },
+});
+const SD_TINY = fileURLToPath(new URL('../../shared/fixtures/sd-tiny', import.meta.url));
+const models = [...(fs.existsSync(SD_TINY) ? [SD_TINY] : []), ...positionals.map((p) => path.resolve(p))];
+if (!models.length) {
+  console.error('no model: ../shared/fixtures/sd-tiny is absent and no folder was given');
+  process.exit(2);
+}
+const steps = Number(args.steps);
+const rounds = Number(args.rounds);
+const generations = Number(args.generations);
+const options = { executionProviders: args.provider.split(',') };
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+let peakRss = 0;
+/** Per generation: ms per step spent outside the UNet's session.run. */
+const ownWork: number[] = [];
+const sampleRss = () => {
+  const rss = process.memoryUsage.rss();
+  peakRss = Math.max(peakRss, rss);
+  return rss;
+};
+
+for (const dir of models) {
+  const pipeline = await loadStableDiffusionPipeline(dir, options);
+  const d = pipeline.folder.defaults;
+  const size = args.size ? Number(args.size) : d.width;
+  const guidanceScale = d.guidanceScale > 1 ? d.guidanceScale : 7.5;
+  const request: GenerateRequest = { prompt: 'a lighthouse on a cliff at dusk', negativePrompt: 'blurry', steps, guidanceScale, width: size, height: size, seed: 1, numImages: 1, scheduler: 'euler' };
+  console.log(`\n${dir} (${pipeline.folder.layout}), ${size}×${size}, ${steps} Euler steps, guidance ${guidanceScale} (UNet batch 2), ${args.provider}`);
+
+  const bare = bareUnetLoop(pipeline, size);
+  const kiln: number[] = [];
+  const plain: number[] = [];
+  await kilnStep(pipeline, request);
+  await bare(2);
+  // ABBA order, so that drift in the machine's load falls on both alike.
+  for (let r = 0; r < rounds; r++) {
+    kiln.push(await kilnStep(pipeline, request));
+    plain.push(await bare(steps - 1), await bare(steps - 1));
+    kiln.push(await kilnStep(pipeline, request));
+  }
+  const [k, b] = [median(kiln), median(plain)];
+  const [kMin, bMin] = [Math.min(...kiln), Math.min(...plain)];
+  console.log(`  UNet step through Kiln   ${k.toFixed(2)} ms median, ${kMin.toFixed(2)} ms best`);
+  console.log(`  bare session.run         ${b.toFixed(2)} ms median, ${bMin.toFixed(2)} ms best`);
+  console.log(`  ratio (Kiln overhead)    ${(k / b).toFixed(3)} median, ${(kMin / bMin).toFixed(3)} best`);
+  const own = median(ownWork.splice(0));
+  console.log(`  Kiln's own work          ${own.toFixed(3)} ms per step outside session.run (${((100 * own) / k).toFixed(2)}% of a step)`);
+
+  const { vaeMs, pngMs } = await decodeAndEncode(pipeline, size);
+  console.log(`  VAE decode               ${vaeMs.toFixed(1)} ms per image`);
+  console.log(`  PNG encode (sharp)       ${pngMs.toFixed(1)} ms`);
+
+  const rss: number[] = [sampleRss()];
+  const short = { ...request, steps: Math.min(steps, 4) };
+  for (let g = 1; g <= generations; g++) {
+    await pipeline.generate({ ...short, seed: g }, { signal: new AbortController().signal, onStep: ({ preview }) => void preview() });
+    if (g % 10 === 0 || g === generations) rss.push(sampleRss());
+  }
+  console.log(`  RSS over ${generations} generations  ${rss.map(mib).join(' → ')}`);
+  await pipeline.release();
+}
+console.log(`\npeak RSS ${mib(Math.max(peakRss, process.resourceUsage().maxRSS * 1024))}`);
+
+/**
+ * ms per UNet step through the pipeline: the time between step reports 1 and n, over n − 1.
+ * Also adds up the time spent inside the UNet's session.run in those steps, so that Kiln's own
+ * share of a step is known apart from how loaded the machine is.
+ */
+async function kilnStep(pipeline: StableDiffusionPipeline, request: GenerateRequest): Promise<number> {
+  const at: number[] = [];
+  const unet = pipeline.sessions.unet;
+  const run = unet.run.bind(unet);
+  let inside = 0;
+  unet.run = (async (...a: Parameters<typeof run>) => {
+    const t0 = performance.now();
+    const out = await run(...a);
+    if (at.length) inside += performance.now() - t0;
+    return out;
+  }) as typeof unet.run;
+  try {
+    await pipeline.generate(request, { signal: new AbortController().signal, onStep: () => void at.push(performance.now()) });
+  } finally {
+    unet.run = run;
+  }
+  sampleRss();
+  const step = (at.at(-1)! - at[0]!) / (at.length - 1);
+  ownWork.push(step - inside / (at.length - 1));
+  return step;
+}
+
+/**
+ * A loop of bare session.run calls on the pipeline's own UNet session, with inputs of the shapes
+ * and types Kiln feeds it. (The same session, because a second one's idle spinning threads
+ * would slow whichever runs next on a machine with few cores.)
+ */
+function bareUnetLoop(pipeline: StableDiffusionPipeline, size: number) {
+  const { io, unet } = pipeline.sessions;
+  const random = new SeededRandom(5);
+  const [h, w] = [size / 8, size / 8];
+  const width = io.encoderHiddenStates.shape[2];
+  const hidden = typeof width === 'number' ? width : 768;
+  const feeds = {
+    [io.sample.name]: tensorFor(io.sample, random.normals(2 * 4 * h * w), [2, 4, h, w]),
+    [io.timestep.name]: tensorFor(io.timestep, [500], io.timestep.shape.length ? [1] : []),
+    [io.encoderHiddenStates.name]: tensorFor(io.encoderHiddenStates, random.normals(2 * CLIP_MAX_LENGTH * hidden), [2, CLIP_MAX_LENGTH, hidden]),
+  };
+  return async (runs: number): Promise<number> => {
+    const t0 = performance.now();
+    for (let i = 0; i < runs; i++) {
+      const out = await unet.run(feeds);
+      for (const t of Object.values(out)) t.dispose();
+    }
+    return (performance.now() - t0) / runs;
+  };
+}
+
+async function decodeAndEncode(pipeline: StableDiffusionPipeline, size: number): Promise<{ vaeMs: number; pngMs: number }> {
+  const decode = (latents: Float32Array) => decodeLatents(pipeline.sessions, latents, 1, size / 8, size / 8, pipeline.folder.vaeScalingFactor);
+  const latents = new SeededRandom(6).normals(4 * (size / 8) ** 2, 0.18215);
+  await decode(latents);
+  const vae: number[] = [];
+  const png: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    let t0 = performance.now();
+    const [pixels] = await decode(latents);
+    vae.push(performance.now() - t0);
+    const rgb = Uint8Array.from(pixels!, (v) => Math.round(v * 255));
+    t0 = performance.now();
+    await sharp(rgb, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer();
+    png.push(performance.now() - t0);
+  }
+  return { vaeMs: median(vae), pngMs: median(png) };
+}

@@ -1,0 +1,31 @@
+import type * as ort from 'onnxruntime-node';
+import { floatValues } from './tensor-io.js';
+
+/**
+ * Runs a graph over `total` batch items, in one run when its batch is free or in runs of its
+ * fixed batch size, and returns the float output `output` of all items in order, as float32.
+ */
+export async function runBatched(
+  session: ort.InferenceSession,
+  total: number,
+  batch: number | null,
+  feeds: (start: number, count: number) => Record<string, ort.Tensor>,
+  output: string,
+): Promise<Float32Array> {
+  const chunk = batch ?? total;
+  if (total % chunk !== 0) throw new Error(`the graph takes batches of ${chunk}, which ${total} is not a multiple of`);
+  const parts: Float32Array[] = [];
+  for (let start = 0; start < total; start += chunk) {
+    const result = await session.run(feeds(start, chunk));
+    parts.push(await floatValues(result[output]!));
+    for (const t of Object.values(result)) t.dispose();
+  }
+  if (parts.length === 1) return parts[0]!;
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}

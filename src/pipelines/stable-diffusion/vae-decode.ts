@@ -1,0 +1,36 @@
+import { runBatched } from './batched-run.js';
+import { toUnitRgb } from './decoded-image.js';
+import type { StableDiffusionSessions } from './sessions.js';
+import { tensorFor } from './tensor-io.js';
+
+export const VAE_FACTOR = 8;
+
+/**
+ * Decodes latents [n, 4, h, w] into n pictures, float32 [8h, 8w, 3] in [0, 1]. The latents are
+ * divided by the VAE's scaling factor first (the UNet works on scaled latents). Images go
+ * through the decoder one at a time unless its graph fixes another batch: the decoder's
+ * activations dominate peak memory, and batching them gains little.
+ */
+export async function decodeLatents(
+  sessions: StableDiffusionSessions,
+  latents: Float32Array,
+  count: number,
+  latentHeight: number,
+  latentWidth: number,
+  scalingFactor: number,
+): Promise<Float32Array[]> {
+  const perImage = 4 * latentHeight * latentWidth;
+  const scaled = latents.map((v) => v / scalingFactor);
+  const port = sessions.io.latentSample;
+  const decoded = await runBatched(
+    sessions.vaeDecoder,
+    count,
+    sessions.batch.vaeDecoder ?? 1,
+    (start, n) => ({ [port.name]: tensorFor(port, scaled.subarray(start * perImage, (start + n) * perImage), [n, 4, latentHeight, latentWidth]) }),
+    sessions.io.image,
+  );
+  const [height, width] = [latentHeight * VAE_FACTOR, latentWidth * VAE_FACTOR];
+  const perPicture = 3 * height * width;
+  if (decoded.length !== count * perPicture) throw new Error(`the VAE decoder returned ${decoded.length} values for ${count} pictures of ${width}×${height}`);
+  return Array.from({ length: count }, (_, i) => toUnitRgb(decoded.subarray(i * perPicture, (i + 1) * perPicture), height, width));
+}
