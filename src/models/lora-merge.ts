@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { floatToHalfBits, halfBitsToFloat } from '../pipelines/onnx/float16.js';
+import type { GraphPatch } from '../pipelines/pipeline.js';
 import type { LoraAdapter, LoraModule } from './lora-adapter.js';
 import { ModelFileError, quoteName } from './model-file-error.js';
 import { inspectOnnx, OnnxDataType, type OnnxTensor } from './onnx-model.js';
@@ -97,9 +98,8 @@ export function mergeLora(base: Uint8Array, adapter: LoraAdapter, weight: number
   return { ...report, bytes };
 }
 
-export interface LoraPatcher {
-  /** For `LoadOptions.patchGraph`: merges into the target file and passes every other file through. */
-  patchGraph(file: string, bytes: Uint8Array): Uint8Array;
+/** A `LoadOptions.graphPatch` that merges the adapter into its target graph. */
+export interface LoraPatcher extends GraphPatch {
   /** What the merge did and how long it took; throws if the target file never came through. */
   report(): LoraMergeReport;
 }
@@ -113,8 +113,8 @@ export function loraPatcher(adapter: LoraAdapter, weight: number, options: { fil
   const component = options.component ?? file.split('/')[0]!.replace(/\.onnx$/, '');
   let last: LoraMergeReport | undefined;
   return {
-    patchGraph(name, bytes) {
-      if (path.posix.normalize(name) !== file) return bytes;
+    file,
+    apply(bytes) {
       const { bytes: merged, ...report } = mergeLora(bytes, adapter, weight, { component, allowPartial: options.allowPartial ?? false });
       last = report;
       return merged;

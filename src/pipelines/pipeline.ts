@@ -60,8 +60,14 @@ export interface LoadedPipeline {
 export interface LoadOptions {
   executionProviders: string[];
   intraOpThreads?: number;
-  /** Rewrites a graph file's bytes before its session is created (LoRA merges). */
-  patchGraph?: (file: string, bytes: Uint8Array) => Uint8Array;
+  /** Rewrites one graph file's bytes before its session is created (a LoRA merge). */
+  graphPatch?: GraphPatch;
+}
+
+export interface GraphPatch {
+  /** The graph it rewrites, relative to the model's folder (e.g. `unet/model.onnx`). */
+  file: string;
+  apply(bytes: Uint8Array): Uint8Array;
 }
 
 export const seedFor = (seed: number, index: number) => (seed + index) % 2 ** 32;

@@ -16,7 +16,7 @@ const PREVIEW_SIZE = 64;
 export async function loadBuiltinPipeline(dir: string, options: LoadOptions): Promise<LoadedPipeline> {
   const read = async (file: string) => {
     const bytes = new Uint8Array(await fs.readFile(path.join(dir, file)));
-    return options.patchGraph ? options.patchGraph(file, bytes) : bytes;
+    return options.graphPatch?.file === file ? options.graphPatch.apply(bytes) : bytes;
   };
   const sessionOptions = createSessionOptions(options);
   const [encoderBytes, denoiserBytes] = await Promise.all([read(BUILTIN_FILES.textEncoder), read(BUILTIN_FILES.denoiser)]);

@@ -46,10 +46,12 @@ export async function openSessions(folder: StableDiffusionFolder, options: LoadO
   const open = async (rel: string, extra: ort.InferenceSession.SessionOptions = {}) => {
     const file = path.join(folder.dir, rel);
     const sessionOptions = { ...base, ...extra };
-    // Opened by path unless patched, so that onnxruntime finds external weight files beside the graph.
-    const session = options.patchGraph
-      ? await ort.InferenceSession.create(options.patchGraph(rel, new Uint8Array(await fs.readFile(file))), sessionOptions)
-      : await ort.InferenceSession.create(file, sessionOptions);
+    // Opened by path unless patched, so that onnxruntime finds external weight files beside the
+    // graph (from bytes it would look in the working directory; the merge refuses such graphs).
+    const session =
+      options.graphPatch?.file === rel
+        ? await ort.InferenceSession.create(options.graphPatch.apply(new Uint8Array(await fs.readFile(file))), sessionOptions)
+        : await ort.InferenceSession.create(file, sessionOptions);
     opened.push(session);
     return session;
   };
