@@ -11,9 +11,11 @@ import { jobPolicy, startQueue } from './jobs/queue.js';
 import { Reconciler } from './jobs/reconciler.js';
 import type { Logger } from './log.js';
 import { registerBuiltinModel } from './models/builtin.js';
+import { ModelCache } from './models/model-cache.js';
 import { buildYoga, type Yoga } from './server/yoga.js';
 import { attachWebSocket } from './server/ws.js';
 import { LocalStorage } from './storage/local.js';
+import { S3Storage } from './storage/s3.js';
 import type { Storage } from './storage/storage.js';
 import { loadUrlSecret } from './storage/url-secret.js';
 import { UrlSigner } from './storage/url-signer.js';
@@ -51,11 +53,23 @@ export async function startKiln(config: Config, log: Logger): Promise<Kiln> {
     closers.push(() => ds.destroy());
 
     const signer = new UrlSigner(await loadUrlSecret(config.urls.secret, config.dataDir), config.urls.ttlSeconds);
-    const storage = new LocalStorage(config.storage.dir, signer);
+    const storage: Storage =
+      config.storage.kind === 's3'
+        ? new S3Storage({
+            bucket: config.storage.bucket,
+            region: config.storage.region,
+            endpoint: config.storage.endpoint,
+            publicEndpoint: config.storage.publicEndpoint,
+            forcePathStyle: config.storage.forcePathStyle,
+            keyPrefix: config.storage.prefix,
+            urlTtlSeconds: config.urls.ttlSeconds,
+          })
+        : new LocalStorage(config.storage.dir, signer);
+    closers.push(async () => storage.close());
     const boss = await startQueue({ url, applicationName: `kiln-${config.role}-queue`, poolMax: config.worker.concurrency + 4, log });
     closers.push(() => boss.stop({ graceful: false, close: true }));
     await registerBuiltinModel(ds, storage);
-    const reconciler = new Reconciler(ds, boss, log.child({ component: 'reconciler' }), {
+    const reconciler = new Reconciler(ds, boss, storage, log.child({ component: 'reconciler' }), {
       intervalMs: config.jobs.reconcileIntervalMs,
       graceSeconds: 2,
     });
@@ -91,13 +105,22 @@ export async function startKiln(config: Config, log: Logger): Promise<Kiln> {
     }
 
     if (config.role !== 'api') {
+      const modelCache = new ModelCache({
+        dir: config.models.cacheDir,
+        maxBytes: config.models.cacheMaxBytes,
+        minFreeBytes: config.models.minFreeDiskBytes,
+        storage,
+        log: log.child({ component: 'model-cache' }),
+      });
+      await modelCache.start();
+      closers.push(() => modelCache.stop());
       const worker = new Worker(
         {
           ds,
           boss,
           storage,
           log: log.child({ component: 'worker' }),
-          modelDir: async (model) => ({ dir: storage.localPath(model.storageKey)!, fetchMs: 0, release: () => undefined }),
+          modelDir: (model, signal) => modelCache.acquire(model, { signal }),
           leaseSeconds: config.worker.heartbeatSeconds,
           softTimeoutMs: config.jobs.softTimeoutSeconds * 1000,
           hardTimeoutMs: config.jobs.hardTimeoutSeconds * 1000,

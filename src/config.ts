@@ -30,6 +30,20 @@ const envSchema = z.object({
   KILN_URL_SECRET: z.string().min(16).optional(),
   KILN_URL_TTL_S: int(10, 7 * 24 * 3600).default(3600),
   KILN_STORAGE_DIR: z.string().min(1).optional(),
+  /** Setting a bucket switches storage from local disk to S3 (AWS, R2, MinIO, …). */
+  KILN_S3_BUCKET: z.string().min(3).optional(),
+  KILN_S3_ENDPOINT: z.string().url().optional(),
+  KILN_S3_PUBLIC_ENDPOINT: z.string().url().optional(),
+  KILN_S3_REGION: z.string().min(1).optional(),
+  AWS_REGION: z.string().min(1).optional(),
+  KILN_S3_FORCE_PATH_STYLE: bool.default(false),
+  KILN_S3_PREFIX: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/).optional(),
+  KILN_MODEL_CACHE_DIR: z.string().min(1).optional(),
+  KILN_MODEL_CACHE_MAX_GB: z.coerce.number().positive().default(50),
+  KILN_MIN_FREE_DISK_GB: z.coerce.number().min(0).default(15),
+  KILN_MAX_MULTIPART_MB: z.coerce.number().positive().max(4096).default(256),
+  KILN_MAX_UPLOAD_MB: z.coerce.number().positive().default(20480),
+  KILN_UPLOAD_URL_TTL_S: int(60, 7 * 24 * 3600).default(3600),
   KILN_WORKER_CONCURRENCY: int(1, 64).default(1),
   /** How often an idle worker looks for jobs when no wake-up notification arrives. */
   KILN_WORKER_POLL_MS: int(50, 60_000).default(1000),
@@ -66,7 +80,19 @@ export interface Config {
   dataDir: string;
   logLevel: Env['KILN_LOG_LEVEL'];
   urls: { secret: string | undefined; ttlSeconds: number };
-  storage: { kind: 'local'; dir: string };
+  storage:
+    | { kind: 'local'; dir: string }
+    | {
+        kind: 's3';
+        bucket: string;
+        endpoint: string | undefined;
+        publicEndpoint: string | undefined;
+        region: string;
+        forcePathStyle: boolean;
+        prefix: string | undefined;
+      };
+  models: { cacheDir: string; cacheMaxBytes: number; minFreeDiskBytes: number };
+  uploads: { maxMultipartBytes: number; maxUploadBytes: number; urlTtlSeconds: number };
   worker: { concurrency: number; pollMs: number; heartbeatSeconds: number; shutdownGraceMs: number };
   jobs: {
     maxRetries: number;
@@ -82,6 +108,9 @@ export interface Config {
 }
 
 export class ConfigError extends Error {}
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
 
 /** Parses argv (`--role`) and the environment once; throws ConfigError naming the bad setting. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv.slice(2)): Config {
@@ -106,7 +135,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     dataDir,
     logLevel: e.KILN_LOG_LEVEL,
     urls: { secret: e.KILN_URL_SECRET, ttlSeconds: e.KILN_URL_TTL_S },
-    storage: { kind: 'local', dir: path.resolve(e.KILN_STORAGE_DIR ?? path.join(dataDir, 'storage')) },
+    storage: e.KILN_S3_BUCKET
+      ? {
+          kind: 's3',
+          bucket: e.KILN_S3_BUCKET,
+          endpoint: e.KILN_S3_ENDPOINT,
+          publicEndpoint: e.KILN_S3_PUBLIC_ENDPOINT,
+          region: e.KILN_S3_REGION ?? e.AWS_REGION ?? 'us-east-1',
+          forcePathStyle: e.KILN_S3_FORCE_PATH_STYLE,
+          prefix: e.KILN_S3_PREFIX,
+        }
+      : { kind: 'local', dir: path.resolve(e.KILN_STORAGE_DIR ?? path.join(dataDir, 'storage')) },
+    models: {
+      cacheDir: path.resolve(e.KILN_MODEL_CACHE_DIR ?? path.join(dataDir, 'model-cache')),
+      cacheMaxBytes: e.KILN_MODEL_CACHE_MAX_GB * GiB,
+      minFreeDiskBytes: e.KILN_MIN_FREE_DISK_GB * GiB,
+    },
+    uploads: {
+      maxMultipartBytes: Math.floor(e.KILN_MAX_MULTIPART_MB * MiB),
+      maxUploadBytes: Math.floor(e.KILN_MAX_UPLOAD_MB * MiB),
+      urlTtlSeconds: e.KILN_UPLOAD_URL_TTL_S,
+    },
     worker: {
       concurrency: e.KILN_WORKER_CONCURRENCY,
       pollMs: e.KILN_WORKER_POLL_MS,
@@ -124,7 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     },
     inference: {
       executionProviders: e.KILN_EXECUTION_PROVIDERS,
-      sessionCacheBytes: e.KILN_SESSION_CACHE_MB * 1024 * 1024,
+      sessionCacheBytes: e.KILN_SESSION_CACHE_MB * MiB,
       keepAliveMs: e.KILN_MODEL_KEEP_ALIVE_MIN * 60_000,
       previewIntervalMs: e.KILN_PREVIEW_INTERVAL_MS,
     },

@@ -5,9 +5,10 @@ import { GenerationEventEntity } from './entities/generation-event.js';
 import { GenerationEntity } from './entities/generation.js';
 import { IdempotencyKeyEntity } from './entities/idempotency-key.js';
 import { ImageEntity } from './entities/image.js';
+import { ModelUploadEntity } from './entities/model-upload.js';
 import { ModelEntity } from './entities/model.js';
 
-export const entities = [ModelEntity, GenerationEntity, GenerationEventEntity, ImageEntity, GenerationAttemptEntity, IdempotencyKeyEntity];
+export const entities = [ModelEntity, GenerationEntity, GenerationEventEntity, ImageEntity, GenerationAttemptEntity, IdempotencyKeyEntity, ModelUploadEntity];
 
 export interface DataSourceOptions {
   url: string;

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { PgBoss } from 'pg-boss';
-import { type DataSource, type EntityManager, In } from 'typeorm';
+import { type DataSource, type EntityManager, In, IsNull } from 'typeorm';
 import { type Generation, GenerationEntity } from '../db/entities/generation.js';
 import { type Model, ModelEntity } from '../db/entities/model.js';
 import { entityFromRow } from '../db/sql.js';
@@ -25,18 +25,26 @@ export interface Submission {
   idempotency?: { scope: string; key: string; operation: string; ttlHours: number };
 }
 
-/** The base model an input names, or the default one. `field` is the input's path. */
-export async function resolveBaseModel(em: EntityManager, modelId: string | null | undefined, field: string): Promise<Model> {
-  const model = modelId
-    ? await em.findOneBy(ModelEntity, { id: modelId })
-    : await em.findOneBy(ModelEntity, { isDefault: true });
+/**
+ * The base model an input names (or the default one) and its LoRA, if any, both share-locked
+ * until the transaction ends, so neither can be deleted under a generation being queued.
+ */
+export async function resolveModels(em: EntityManager, input: ValidGenerateInput, field: string): Promise<{ model: Model; lora: Model | null }> {
+  const lock = { mode: 'pessimistic_read' } as const;
+  const model = await em.findOne(ModelEntity, { where: input.modelId ? { id: input.modelId, deletedAt: IsNull() } : { isDefault: true }, lock });
   if (!model) {
-    throw modelId
-      ? badInput(`${field}.modelId`, `names no model (${modelId})`)
+    throw input.modelId
+      ? badInput(`${field}.modelId`, `names no model (${input.modelId})`)
       : badInput(`${field}.modelId`, 'is needed: there is no default model');
   }
-  if (model.kind !== 'BASE') throw badInput(`${field}.modelId`, `names a LoRA adapter, not a base model (${modelId})`);
-  return model;
+  if (model.kind !== 'BASE') throw badInput(`${field}.modelId`, `names a LoRA adapter, not a base model (${model.id})`);
+  if (!input.loraId) return { model, lora: null };
+  const lora = await em.findOne(ModelEntity, { where: { id: input.loraId, deletedAt: IsNull() }, lock });
+  if (!lora || lora.kind !== 'LORA') throw badInput(`${field}.loraId`, `names no LoRA adapter (${input.loraId})`);
+  if (lora.pipeline !== model.pipeline) {
+    throw badInput(`${field}.loraId`, `is a LoRA for ${lora.pipeline} models; model "${model.name}" is a ${model.pipeline} model`);
+  }
+  return { model, lora };
 }
 
 /**
@@ -47,7 +55,7 @@ export async function resolveBaseModel(em: EntityManager, modelId: string | null
 export async function submitGenerations(deps: SubmitDeps, s: Submission): Promise<{ generations: Generation[]; estimatedTotalSeconds: number }> {
   const { generations, params } = await deps.ds.transaction(async (em) => {
     const params: GenerationParams[] = [];
-    for (const { input, field } of s.inputs) params.push(resolveParams(input, await resolveBaseModel(em, input.modelId, field)));
+    for (const { input, field } of s.inputs) params.push(resolveParams(input, (await resolveModels(em, input, field)).model));
 
     const key = s.idempotency;
     const earlier = key

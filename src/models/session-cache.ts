@@ -39,19 +39,19 @@ export class SessionCache {
         this.loading.set(key, pending);
       }
       const pipeline = await pending;
-      entry = this.entries.get(key) ?? { key, pipeline, users: 0, lastUsed: Date.now() };
+      entry = this.entries.get(key) ?? { key, pipeline, users: 0, lastUsed: performance.now() };
       this.entries.set(key, entry);
       await this.evict(key);
     }
     const e = entry;
     e.users++;
-    e.lastUsed = Date.now();
+    e.lastUsed = performance.now();
     return {
       pipeline: e.pipeline,
       cached,
       release: async () => {
         e.users--;
-        e.lastUsed = Date.now();
+        e.lastUsed = performance.now();
         await this.evict();
       },
     };
@@ -86,7 +86,7 @@ export class SessionCache {
   }
 
   private async releaseIdle() {
-    const cutoff = Date.now() - this.opts.keepAliveMs;
+    const cutoff = performance.now() - this.opts.keepAliveMs;
     for (const e of [...this.entries.values()]) {
       if (e.users === 0 && e.lastUsed < cutoff) {
         this.entries.delete(e.key);

@@ -10,6 +10,8 @@ export const builder = new SchemaBuilder<{
   Scalars: {
     DateTime: { Input: Date; Output: Date };
     JSON: { Input: unknown; Output: unknown };
+    /** A file of a GraphQL multipart request. */
+    Upload: { Input: File; Output: never };
   };
   DefaultFieldNullability: false;
 }>({

@@ -1,6 +1,7 @@
 import { builder } from './builder.js';
 import './scalars.js';
 import './model.js';
+import './model-upload.js';
 import './generation-event.js';
 import './generation-details.js';
 import './generation.js';

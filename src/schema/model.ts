@@ -41,13 +41,15 @@ ModelRef.implement({
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     files: t.field({
       type: [ModelFileRef],
-      resolve: (m) => m.files.map((f) => ({ ...f, storageKey: m.storageKey })),
+      description: 'Its files (none once it was deleted).',
+      resolve: (m) => (m.deletedAt ? [] : m.files.map((f) => ({ ...f, storageKey: m.storageKey }))),
     }),
+    deleted: t.boolean({ description: 'Deleted: its files are gone; past generations still name it.', resolve: (m) => m.deletedAt !== null }),
     downloadUrl: t.string({
       nullable: true,
       description: 'Signed, expiring link to the model when it is a single file (folders: see files).',
       resolve: (m, _, ctx) =>
-        m.files.length === 1
+        m.files.length === 1 && !m.deletedAt
           ? ctx.services.storage.signedUrl(`${m.storageKey}/${m.files[0]!.path}`, { baseUrl: ctx.baseUrl, downloadAs: m.files[0]!.path })
           : null,
     }),
@@ -61,8 +63,8 @@ builder.queryFields((t) => ({
     args: { kind: t.arg({ type: ModelKind, required: false }) },
     resolve: (_, args, ctx) =>
       keysetConnection(args, (page) => {
-        const qb = ctx.services.ds.manager.createQueryBuilder(ModelEntity, 'm');
-        if (args.kind) qb.where('m.kind = :kind', { kind: args.kind });
+        const qb = ctx.services.ds.manager.createQueryBuilder(ModelEntity, 'm').where('m.deletedAt IS NULL');
+        if (args.kind) qb.andWhere('m.kind = :kind', { kind: args.kind });
         return applyKeyset(qb, page).getMany();
       }),
     },
@@ -73,6 +75,10 @@ builder.queryFields((t) => ({
     type: ModelRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_, { id }, ctx) => (isUuid(id) ? ctx.loaders.model.load(id) : null),
+    description: 'A model, unless it does not exist or was deleted.',
+    resolve: async (_, { id }, ctx) => {
+      const model = isUuid(id) ? await ctx.loaders.model.load(id) : undefined;
+      return model && !model.deletedAt ? model : null;
+    },
   }),
 }));

@@ -32,3 +32,10 @@ builder.scalarType('JSON', {
     }
   },
 });
+
+builder.scalarType('Upload', {
+  description: 'A file sent with the GraphQL multipart request spec.',
+  serialize: () => {
+    throw new GraphQLError('Upload is an input type only');
+  },
+});

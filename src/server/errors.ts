@@ -50,13 +50,15 @@ export function codeRequestErrors(errors: readonly GraphQLError[]): GraphQLError
     const code = e.extensions?.code;
     if (typeof code === 'string' && CONTRACT_CODES.has(code)) return e;
     const { originalError: _detail, ...extensions } = e.extensions ?? {};
+    // yoga answers a multipart file over its size limit with HTTP 413.
+    const tooLarge = (e.extensions?.http as { status?: number } | undefined)?.status === 413;
     return new GraphQLError(e.message, {
       nodes: e.nodes,
       source: e.source,
       positions: e.positions,
       path: e.path,
       originalError: e.originalError,
-      extensions: { ...extensions, code: 'BAD_USER_INPUT' },
+      extensions: { ...extensions, code: tooLarge ? 'PAYLOAD_TOO_LARGE' : 'BAD_USER_INPUT' },
     });
   });
 }

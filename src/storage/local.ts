@@ -82,6 +82,8 @@ export class LocalStorage implements Storage {
     await fs.access(this.root, fs.constants.W_OK);
   }
 
+  close() {}
+
   private async pruneEmptyParents(dir: string) {
     while (dir.startsWith(this.root + path.sep)) {
       const removed = await fs.rmdir(dir).then(

@@ -20,6 +20,11 @@ export interface S3StorageOptions {
   region: string;
   /** Base URL of an S3-compatible service (R2, MinIO); omitted for AWS S3. */
   endpoint?: string;
+  /**
+   * The endpoint that presigned URLs name, when clients reach the store at another address than
+   * Kiln does (MinIO on a Docker network: `http://minio:9000` inside, `http://localhost:9000` out).
+   */
+  publicEndpoint?: string;
   /** `endpoint/bucket/key` URLs instead of `bucket.endpoint/key`; MinIO and s3rver need it. */
   forcePathStyle?: boolean;
   /** Omitted, the SDK's default chain finds them (AWS_ACCESS_KEY_ID…, AWS_PROFILE, instance roles). */
@@ -56,6 +61,8 @@ const DELETE_BATCH = 1000;
 export class S3Storage implements Storage {
   readonly kind = 's3' as const;
   private readonly client: S3Client;
+  /** Signs URLs for clients: the same client unless a public endpoint is set. */
+  private readonly presigner: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly urlTtlSeconds: number;
@@ -99,6 +106,16 @@ export class S3Storage implements Storage {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
+    this.presigner = options.publicEndpoint
+      ? new S3Client({
+          region: options.region,
+          endpoint: options.publicEndpoint,
+          forcePathStyle: options.forcePathStyle ?? false,
+          credentials: options.credentials,
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+          responseChecksumValidation: 'WHEN_REQUIRED',
+        })
+      : this.client;
   }
 
   private objectKey(key: string) {
@@ -196,7 +213,7 @@ export class S3Storage implements Storage {
         ? { ResponseContentDisposition: attachment(downloadAs), ResponseContentType: 'application/octet-stream' }
         : {}),
     });
-    const url = await getSignedUrl(this.client, command, { expiresIn: this.urlTtlSeconds, signingDate: new Date(signedAt) });
+    const url = await getSignedUrl(this.presigner, command, { expiresIn: this.urlTtlSeconds, signingDate: new Date(signedAt) });
     this.urls.set(cacheKey, { url, expiresAt: signedAt + this.urlTtlSeconds * 1000 });
     if (this.urls.size > this.urlCacheSize) this.urls.delete(this.urls.keys().next().value!);
     return url;
@@ -211,7 +228,7 @@ export class S3Storage implements Storage {
     const headers = { 'content-type': 'application/octet-stream', 'content-length': String(sizeBytes) };
     const signedAt = Math.floor(this.now() / 1000) * 1000;
     const url = await getSignedUrl(
-      this.client,
+      this.presigner,
       new PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), ContentLength: sizeBytes, ContentType: headers['content-type'] }),
       // The presigner leaves Content-Type unsigned unless asked; signing it makes the headers exact.
       { expiresIn: ttlSeconds, signingDate: new Date(signedAt), signableHeaders: new Set(Object.keys(headers)) },
@@ -230,6 +247,7 @@ export class S3Storage implements Storage {
   /** Closes the client's pooled sockets. */
   close() {
     this.client.destroy();
+    if (this.presigner !== this.client) this.presigner.destroy();
   }
 }
 

@@ -34,6 +34,8 @@ export interface Storage {
   localPath(key: string): string | undefined;
   /** Checks that the store answers (for health). */
   ping(): Promise<void>;
+  /** Lets go of connections (at shutdown). */
+  close(): void;
 }
 
 export class StorageKeyError extends Error {}

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { JobWithMetadata, PgBoss } from 'pg-boss';
 import type { DataSource } from 'typeorm';
 import type { Timing } from '../db/entities/generation.js';
@@ -23,7 +24,7 @@ export interface JobDeps {
   storage: Storage;
   log: Logger;
   /** Local folder holding the model's files, fetched if needed and held until released. */
-  modelDir(model: Model): Promise<ModelDir>;
+  modelDir(model: Model, signal: AbortSignal): Promise<ModelDir>;
   leaseSeconds: number;
   softTimeoutMs: number;
   hardTimeoutMs: number;
@@ -79,9 +80,16 @@ async function execute(deps: JobDeps, runner: Runner, a: Attempt, stop: AbortCon
   log.info('generation started');
   await recordEvent(ds, a, { step: 'LOADING_MODEL', progress: PROGRESS.LOADING_MODEL, message: 'Loading model' });
   const model = await ds.manager.findOneBy(ModelEntity, { id: g.modelId });
-  if (!model) throw new JobFailure('MODEL_NOT_FOUND', `model ${g.modelId} no longer exists`, false);
-  const files = await deps.modelDir(model);
+  if (!model || model.deletedAt) throw new JobFailure('MODEL_NOT_FOUND', `model ${g.modelId} no longer exists`, false);
+  // A LoRA at weight 0 changes nothing: the plain model (and its loaded session) serve.
+  const lora = g.loraId && g.loraWeight ? await ds.manager.findOneBy(ModelEntity, { id: g.loraId }) : undefined;
+  if (lora === null || lora?.deletedAt) throw new JobFailure('MODEL_NOT_FOUND', `LoRA ${g.loraId} no longer exists`, false);
+  const held: ModelDir[] = [];
   try {
+    const files = await deps.modelDir(model, signal);
+    held.push(files);
+    const loraFiles = lora ? await deps.modelDir(lora, signal) : undefined;
+    if (loraFiles) held.push(loraFiles);
     // Events are written one after another, in step order, while the runner keeps going. A
     // refused write (lease lost) stops the run.
     let writes = Promise.resolve();
@@ -94,6 +102,7 @@ async function execute(deps: JobDeps, runner: Runner, a: Attempt, stop: AbortCon
       {
         jobId: g.id,
         model: { key: model.sha256, pipeline: model.pipeline, dir: files.dir },
+        ...(lora && loraFiles ? { lora: { key: lora.sha256, file: path.join(loraFiles.dir, lora.files[0]!.path), weight: g.loraWeight! } } : {}),
         request: {
           prompt: g.prompt,
           negativePrompt: g.negativePrompt,
@@ -107,8 +116,9 @@ async function execute(deps: JobDeps, runner: Runner, a: Attempt, stop: AbortCon
         previews: g.previews,
       },
       {
-        onLoaded: ({ loadMs, cached }) => {
+        onLoaded: ({ loadMs, loraMs, cached }) => {
           timing.modelLoadMs = files.fetchMs + loadMs;
+          if (loraFiles) timing.loraLoadMs = loraFiles.fetchMs + loraMs;
           stepTimes.push(performance.now());
           const message = cached ? 'Model already loaded' : `Model loaded in ${Math.round(loadMs)} ms`;
           write(() => recordEvent(ds, a, { step: 'ENCODING_PROMPT', progress: PROGRESS.ENCODING_PROMPT, message }));
@@ -145,7 +155,7 @@ async function execute(deps: JobDeps, runner: Runner, a: Attempt, stop: AbortCon
     await completeAttempt(ds, boss, a, images, timing);
     log.info({ timing }, 'generation completed');
   } finally {
-    files.release();
+    held.forEach((h) => h.release());
   }
 }
 

@@ -7,8 +7,10 @@ import sharp from 'sharp';
 import { KilnError } from '../errors.js';
 import { SessionCache } from '../models/session-cache.js';
 import type { RgbImage } from '../pipelines/pipeline.js';
-import { loadPipeline, UnknownPipelineError } from '../pipelines/registry.js';
-import type { FromRunner, RunFailure, RunnerSettings, RunSpec, ToRunner } from './runner-protocol.js';
+import { readLoraAdapter } from '../models/lora-adapter.js';
+import { loraPatcher } from '../models/lora-merge.js';
+import { loadPipeline, loraTargets, UnknownPipelineError } from '../pipelines/registry.js';
+import type { FromRunner, LoraSpec, RunFailure, RunnerSettings, RunSpec, ToRunner } from './runner-protocol.js';
 
 let settings: RunnerSettings | undefined;
 let cache: SessionCache | undefined;
@@ -37,6 +39,17 @@ class CancelledError extends Error {
   override name = 'CancelledError';
 }
 class ModelLoadError extends Error {}
+class LoraLoadError extends Error {}
+
+async function loraPatch(pipeline: string, lora: LoraSpec) {
+  const target = loraTargets[pipeline];
+  if (!target) throw new LoraLoadError(`the ${pipeline} pipeline does not take LoRA adapters`);
+  const t0 = performance.now();
+  const adapter = await readLoraAdapter(lora.file).catch((err) => {
+    throw new LoraLoadError(`could not read the LoRA: ${(err as Error).message}`, { cause: err });
+  });
+  return { patcher: loraPatcher(adapter, lora.weight, { file: target }), readMs: performance.now() - t0 };
+}
 
 async function run(spec: RunSpec) {
   const abort = new AbortController();
@@ -44,13 +57,23 @@ async function run(spec: RunSpec) {
   let release: (() => Promise<void>) | undefined;
   try {
     const t0 = performance.now();
-    const held = await cache!.acquire(spec.model.key, () =>
-      loadPipeline(spec.model.pipeline, spec.model.dir, { executionProviders: settings!.executionProviders }).catch((err) => {
+    let loraMs = 0;
+    // Each (model, LoRA, weight) has its own session, built from the base weights: LoRAs never stack.
+    const key = spec.lora ? `${spec.model.key}+${spec.lora.key}@${spec.lora.weight}` : spec.model.key;
+    const held = await cache!.acquire(key, async () => {
+      const patch = spec.lora ? await loraPatch(spec.model.pipeline, spec.lora) : undefined;
+      const pipeline = await loadPipeline(spec.model.pipeline, spec.model.dir, {
+        executionProviders: settings!.executionProviders,
+        ...(patch ? { graphPatch: patch.patcher } : {}),
+      }).catch((err) => {
+        if (err instanceof KilnError && patch) throw new LoraLoadError(`could not apply the LoRA: ${err.message}`, { cause: err });
         throw new ModelLoadError(`could not load model: ${(err as Error).message}`, { cause: err });
-      }),
-    );
+      });
+      if (patch) loraMs = patch.readMs + patch.patcher.report().mergeMs;
+      return pipeline;
+    });
     release = held.release;
-    send({ type: 'loaded', jobId: spec.jobId, loadMs: performance.now() - t0, cached: held.cached });
+    send({ type: 'loaded', jobId: spec.jobId, loadMs: performance.now() - t0 - loraMs, loraMs, cached: held.cached });
     abort.signal.throwIfAborted();
 
     let lastPreview = 0;
@@ -81,6 +104,7 @@ function describe(err: unknown): RunFailure {
   const e = err instanceof Error ? err : new Error(String(err));
   if (e instanceof CancelledError) return { code: 'CANCELLED', message: 'cancelled', retryable: false };
   if (e instanceof ModelLoadError || e instanceof UnknownPipelineError) return { code: 'MODEL_LOAD_FAILED', message: e.message, retryable: false, stack: e.stack };
+  if (e instanceof LoraLoadError) return { code: 'LORA_LOAD_FAILED', message: e.message, retryable: false, stack: e.stack };
   // The pipeline refused the request itself (a size or scheduler the model cannot do): trying
   // again would be refused again.
   if (e instanceof KilnError) return { code: 'INVALID_REQUEST', message: e.message, retryable: false };

@@ -16,9 +16,18 @@ export interface ModelSpec {
   dir: string;
 }
 
+export interface LoraSpec {
+  /** The adapter's content hash: with the model's and the weight, the session cache's key. */
+  key: string;
+  /** The adapter's safetensors file on this machine. */
+  file: string;
+  weight: number;
+}
+
 export interface RunSpec {
   jobId: string;
   model: ModelSpec;
+  lora?: LoraSpec;
   request: GenerateRequest;
   previews: boolean;
 }
@@ -34,7 +43,7 @@ export type ToRunner = { type: 'init'; settings: RunnerSettings } | { type: 'run
 
 export type FromRunner =
   | { type: 'ready' }
-  | { type: 'loaded'; jobId: string; loadMs: number; cached: boolean }
+  | { type: 'loaded'; jobId: string; loadMs: number; loraMs: number; cached: boolean }
   | { type: 'step'; jobId: string; index: number; count: number; preview?: string }
   | { type: 'done'; jobId: string; images: GeneratedImage[]; encodeMs: number; generateMs: number }
   | { type: 'failed'; jobId: string; error: RunFailure };

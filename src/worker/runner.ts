@@ -10,7 +10,7 @@ const ENTRY = fileURLToPath(new URL('./runner-process.ts', import.meta.url));
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 export interface RunCallbacks {
-  onLoaded(info: { loadMs: number; cached: boolean }): void;
+  onLoaded(info: { loadMs: number; loraMs: number; cached: boolean }): void;
   onStep(step: { index: number; count: number; preview?: string }): void;
 }
 
@@ -138,7 +138,7 @@ export class Runner {
     if (!current || current.jobId !== m.jobId) return;
     switch (m.type) {
       case 'loaded':
-        current.callbacks.onLoaded({ loadMs: m.loadMs, cached: m.cached });
+        current.callbacks.onLoaded({ loadMs: m.loadMs, loraMs: m.loraMs, cached: m.cached });
         break;
       case 'step':
         current.callbacks.onStep({ index: m.index, count: m.count, ...(m.preview ? { preview: m.preview } : {}) });

@@ -180,6 +180,19 @@ describe('S3 storage presigned URLs', () => {
     expect((await send(renamed.href)).status).toBe(403);
   });
 
+  it('names the public endpoint in its URLs when clients reach the store at another address', async () => {
+    const outside = await verifyingProxy();
+    const storage = open({ publicEndpoint: outside.endpoint });
+    await storage.put('gen/public.png', new TextEncoder().encode('public'));
+    const url = await storage.signedUrl('gen/public.png', { baseUrl: 'http://kiln.test' });
+    expect(url.startsWith(`${outside.endpoint}/`)).toBe(true);
+    const got = await send(url);
+    expect(got.status).toBe(200);
+    expect(got.body.toString()).toBe('public');
+    const upload = await storage.uploadUrl('gen/up.png', { baseUrl: 'http://kiln.test', sizeBytes: 2, ttlSeconds: 60 });
+    expect(upload.url.startsWith(`${outside.endpoint}/`)).toBe(true);
+  });
+
   it('gives GET URLs that expire after the configured lifetime', async () => {
     const p = await verifyingProxy();
     await open().put('gen/old.png', new TextEncoder().encode('old'));

@@ -11,6 +11,7 @@ import { openDatabase } from '../../src/db/data-source.js';
 import { startEmbeddedPostgres } from '../../src/db/embedded-postgres.js';
 import { createLogger } from '../../src/log.js';
 import { TEMPLATE_DATABASE } from './database.js';
+import { freePort } from './processes.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -22,7 +23,7 @@ declare module 'vitest' {
 export default async function setup(project: TestProject) {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-test-pg-'));
   await fs.chmod(dir, 0o755);
-  const port = 55000 + (process.pid % 4000);
+  const port = await freePort();
   const pg = await startEmbeddedPostgres({
     dir: path.join(dir, 'data'),
     port,

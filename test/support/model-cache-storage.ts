@@ -69,6 +69,7 @@ export class RemoteLikeStorage implements Storage {
   signedUrl: Storage['signedUrl'] = (key, options) => this.disk.signedUrl(key, options);
   uploadUrl: Storage['uploadUrl'] = (key, options) => this.disk.uploadUrl(key, options);
   ping: Storage['ping'] = () => this.disk.ping();
+  close: Storage['close'] = () => this.disk.close();
 }
 
 /** The reads recorded in a shared reads log: one `{ pid, key }` per line. */

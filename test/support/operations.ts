@@ -11,7 +11,7 @@ export const GENERATION = /* GraphQL */ `
     generation(id: $id) {
       id status currentStep progress seed retryCount
       error { code message retryable }
-      timing { modelLoadMs encodeMs generateMs saveMs totalMs }
+      timing { modelLoadMs loraLoadMs encodeMs generateMs saveMs totalMs }
       images { url width height bytes sha256 seed mimeType }
       events { cursor step status stepIndex stepCount progress }
     }

@@ -29,6 +29,8 @@ export interface Model {
   /** Pipeline defaults for omitted inputs (steps, guidanceScale, width, height, scheduler). */
   defaults: Record<string, number | string>;
   createdAt: Date;
+  /** Deleted models keep their row (past generations name them) but lose their files. */
+  deletedAt: Date | null;
 }
 
 export const ModelEntity = new EntitySchema<Model>({
@@ -49,9 +51,10 @@ export const ModelEntity = new EntitySchema<Model>({
     builtin: { type: 'boolean', default: false },
     defaults: { type: 'jsonb', default: () => "'{}'" },
     createdAt,
+    deletedAt: { type: 'timestamptz', name: 'deleted_at', nullable: true },
   },
   indices: [
-    { name: 'models_sha256_key', columns: ['sha256'], unique: true },
+    { name: 'models_sha256_key', columns: ['sha256'], unique: true, where: 'deleted_at IS NULL' },
     { name: 'models_one_default', columns: ['isDefault'], unique: true, where: 'is_default' },
     { name: 'models_kind_created', columns: ['kind', 'createdAt', 'id'] },
   ],

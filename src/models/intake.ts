@@ -1,0 +1,166 @@
+import crypto from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline as pipe } from 'node:stream/promises';
+import { type DataSource, IsNull } from 'typeorm';
+import { type Model, ModelEntity, type ModelFile, type ModelKind } from '../db/entities/model.js';
+import { badInput, KilnError } from '../errors.js';
+import { BUILTIN_FILES } from '../pipelines/builtin/model-files.js';
+import { loraTargets } from '../pipelines/registry.js';
+import { inspectStableDiffusionFolder } from '../pipelines/stable-diffusion/model-folder.js';
+import type { Storage } from '../storage/storage.js';
+import { folderSha256 } from './content-hash.js';
+import { readLoraAdapter } from './lora-adapter.js';
+import { ModelFileError } from './model-file-error.js';
+import { validateOnnxFile } from './onnx-validation.js';
+import { readSafetensorsHeader } from './safetensors.js';
+
+export interface ModelInput {
+  name: string;
+  kind: ModelKind;
+  baseModelId?: string | null;
+  triggerWord?: string | null;
+}
+
+/** The file name a LoRA adapter is kept under, whatever the client called it. */
+export const LORA_FILE = 'adapter.safetensors';
+
+const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** A file's place in a model folder: one or two plain segments (`model_index.json`, `unet/model.onnx`). */
+export function checkModelPath(p: string, field: string): string {
+  const parts = p.split('/');
+  if (parts.length > 2 || !parts.every((s) => SEGMENT.test(s) && !/^\.+$/.test(s))) {
+    throw badInput(field, 'must be a file name, or a folder and a file name, of letters, digits, ".", "_" and "-" (e.g. unet/model.onnx)');
+  }
+  return p;
+}
+
+/** Where a model's files live in storage. */
+export const modelKey = (id: string) => `models/${id}`;
+
+/** The base model a LoRA names, which decides its pipeline. */
+export async function baseModelFor(ds: DataSource, input: ModelInput, field: string): Promise<Model | undefined> {
+  if (input.kind === 'BASE') {
+    if (input.baseModelId) throw badInput(`${field}.baseModelId`, 'is only for LoRA adapters');
+    return undefined;
+  }
+  if (!input.baseModelId) throw badInput(`${field}.baseModelId`, 'is needed: a LoRA adapter applies to a base model');
+  const base = await ds.manager.findOneBy(ModelEntity, { id: input.baseModelId });
+  if (!base || base.deletedAt || base.kind !== 'BASE') throw badInput(`${field}.baseModelId`, `names no base model (${input.baseModelId})`);
+  if (!loraTargets[base.pipeline]) throw badInput(`${field}.baseModelId`, `names a ${base.pipeline} model, which takes no LoRA adapters`);
+  return base;
+}
+
+/**
+ * Checks a model's files (in `dir`, on this machine) before Kiln accepts them, hashes each, and
+ * works out the model's pipeline and defaults. Throws a BAD_USER_INPUT error (ModelFileError)
+ * saying what is wrong.
+ */
+export async function examineModel(dir: string, paths: string[], input: ModelInput, base: Model | undefined) {
+  for (const p of paths) await checkFile(dir, p);
+  const files: ModelFile[] = [];
+  for (const p of [...paths].sort()) files.push({ path: p, sizeBytes: (await fs.stat(path.join(dir, p))).size, sha256: await sha256Of(path.join(dir, p)) });
+  if (input.kind === 'LORA') {
+    if (paths.length !== 1 || !paths[0]!.endsWith('.safetensors')) throw new ModelFileError('A LoRA adapter is one .safetensors file.');
+    const adapter = await readLoraAdapter(path.join(dir, paths[0]!));
+    if (adapter.modules.length === 0) throw new ModelFileError('The file holds no LoRA modules.');
+    return { pipeline: base!.pipeline, defaults: {}, files };
+  }
+  const index = await readJson(dir, 'model_index.json');
+  if (index?._class_name === 'KilnBuiltinPipeline') {
+    for (const f of [BUILTIN_FILES.textEncoder, BUILTIN_FILES.denoiser]) {
+      if (!paths.includes(f)) throw new ModelFileError(`A built-in-pipeline model needs ${f}.`);
+    }
+    return { pipeline: 'builtin', defaults: {}, files };
+  }
+  const folder = await inspectStableDiffusionFolder(dir);
+  return { pipeline: 'stable-diffusion-onnx', defaults: { ...folder.defaults }, files };
+}
+
+/** Each file checked for what its kind must be: graphs parsed, weights' headers read, JSON parsed. */
+async function checkFile(dir: string, p: string) {
+  const file = path.join(dir, p);
+  if (p.endsWith('.onnx')) await validateOnnxFile(file, { checkFiles: true });
+  else if (p.endsWith('.safetensors')) await readSafetensorsHeader(file);
+  else if (p.endsWith('.json')) await readJson(dir, p);
+}
+
+async function readJson(dir: string, p: string): Promise<Record<string, unknown> | undefined> {
+  const file = path.join(dir, p);
+  const stat = await fs.stat(file).catch(() => undefined);
+  if (!stat) return undefined;
+  if (stat.size > 16 * 1024 * 1024) throw new ModelFileError(`${p} is too large for a JSON file.`);
+  try {
+    const value: unknown = JSON.parse(await fs.readFile(file, 'utf8'));
+    return value && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    throw new ModelFileError(`${p} is not valid JSON.`);
+  }
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  await pipe(createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+/**
+ * Runs `fn` on a folder of this machine holding the model's files: the storage's own folder when
+ * it keeps files on local disk, else a temporary copy (removed afterwards).
+ */
+export async function withLocalCopy<T>(storage: Storage, prefix: string, paths: string[], fn: (dir: string) => Promise<T>): Promise<T> {
+  const local = storage.localPath(prefix);
+  if (local !== undefined) return fn(local);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-intake-'));
+  try {
+    for (const p of paths) {
+      const target = path.join(dir, p);
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      await pipe(await storage.read(`${prefix}/${p}`), createWriteStream(target));
+    }
+    return await fn(dir);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Records a model whose checked files are in storage under `models/<id>`. The same bytes are
+ * kept once: a second copy is a CONFLICT that names the model already holding them.
+ */
+export async function registerModel(
+  ds: DataSource,
+  id: string,
+  input: ModelInput,
+  examined: { pipeline: string; defaults: Record<string, number | string>; files: ModelFile[] },
+): Promise<Model> {
+  const sha256 = examined.files.length === 1 && input.kind === 'LORA' ? examined.files[0]!.sha256 : folderSha256(examined.files);
+  const existing = await ds.manager.findOneBy(ModelEntity, { sha256, deletedAt: IsNull() });
+  if (existing) throw duplicate(existing);
+  try {
+    await ds.manager.insert(ModelEntity, {
+      id,
+      name: input.name,
+      kind: input.kind,
+      pipeline: examined.pipeline,
+      baseModelId: input.baseModelId ?? null,
+      triggerWord: input.triggerWord ?? null,
+      storageKey: modelKey(id),
+      files: examined.files,
+      sizeBytes: examined.files.reduce((n, f) => n + f.sizeBytes, 0),
+      sha256,
+      defaults: examined.defaults,
+    });
+  } catch (err) {
+    // Two uploads of the same bytes at once: the unique index decides, this one lost.
+    const winner = await ds.manager.findOneBy(ModelEntity, { sha256, deletedAt: IsNull() });
+    if (winner && winner.id !== id) throw duplicate(winner);
+    throw err;
+  }
+  return ds.manager.findOneByOrFail(ModelEntity, { id });
+}
+
+const duplicate = (m: Model) => new KilnError('CONFLICT', `the same file(s) are already model "${m.name}" (${m.id})`, { modelId: m.id });
