@@ -138,7 +138,7 @@ export async function startKiln(config: Config, log: Logger): Promise<Kiln> {
           },
         },
       );
-      worker.start();
+      await worker.start();
       closers.push(() => worker.stop(config.worker.shutdownGraceMs));
       log.info({ concurrency: config.worker.concurrency }, 'worker started');
     }

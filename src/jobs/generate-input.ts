@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { z } from 'zod';
 import type { Generation } from '../db/entities/generation.js';
 import type { Model } from '../db/entities/model.js';
+import { SCHEDULER_NAMES } from '../pipelines/stable-diffusion/schedulers/scheduler-config.js';
 
 const dimension = z
   .number()
@@ -26,6 +27,7 @@ export const generateInputSchema = z.object({
   priority: z.number().int().min(-100, 'must be between -100 and 100').max(100, 'must be between -100 and 100').nullish(),
   deadlineSeconds: z.number().int().min(1, 'must be at least 1').max(30 * 24 * 3600, 'must be at most 30 days').nullish(),
   previews: z.boolean().nullish(),
+  scheduler: z.enum(SCHEDULER_NAMES).nullish(),
 });
 export type ValidGenerateInput = z.output<typeof generateInputSchema>;
 
@@ -45,6 +47,7 @@ export type GenerationParams = Pick<
   | 'seed'
   | 'priority'
   | 'previews'
+  | 'scheduler'
 > & { deadlineSeconds: number | null };
 
 export function resolveParams(input: ValidGenerateInput, model: Model): GenerationParams {
@@ -65,5 +68,6 @@ export function resolveParams(input: ValidGenerateInput, model: Model): Generati
     priority: input.priority ?? 0,
     deadlineSeconds: input.deadlineSeconds ?? null,
     previews: input.previews ?? true,
+    scheduler: input.scheduler ?? null,
   };
 }

@@ -78,8 +78,8 @@ export async function submitGenerations(deps: SubmitDeps, s: Submission): Promis
 async function enqueue(em: EntityManager, { boss, jobPolicy }: SubmitDeps, p: GenerationParams): Promise<Generation> {
   const [row] = await em.query(
     `INSERT INTO generations (id, status, current_step, prompt, negative_prompt, model_id, lora_id, lora_weight, num_images,
-       steps, guidance_scale, width, height, seed, priority, previews, deadline_at)
-     VALUES ($1, 'PENDING', 'QUEUED', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now() + make_interval(secs => $15))
+       steps, guidance_scale, width, height, seed, priority, previews, scheduler, deadline_at)
+     VALUES ($1, 'PENDING', 'QUEUED', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, now() + make_interval(secs => $16))
      RETURNING *`,
     [
       crypto.randomUUID(),
@@ -96,6 +96,7 @@ async function enqueue(em: EntityManager, { boss, jobPolicy }: SubmitDeps, p: Ge
       p.seed,
       p.priority,
       p.previews,
+      p.scheduler,
       p.deadlineSeconds,
     ],
   );

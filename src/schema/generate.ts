@@ -5,6 +5,7 @@ import { type Submission, submitGenerations } from '../jobs/submit.js';
 import type { Context } from '../server/context.js';
 import { builder } from './builder.js';
 import { GenerationRef } from './generation.js';
+import { SchedulerEnum } from './scheduler.js';
 
 export const GenerateInputRef = builder
   .inputType('GenerateInput', {
@@ -23,6 +24,7 @@ export const GenerateInputRef = builder
       priority: t.int({ description: 'higher runs first, default 0' }),
       deadlineSeconds: t.int({ description: 'not started within this many seconds: CANCELLED, never run' }),
       previews: t.boolean({ description: 'GENERATING events carry a small preview image (default true)' }),
+      scheduler: t.field({ type: SchedulerEnum, description: "Stable Diffusion models: the sampler (default: the model's own)" }),
     }),
   })
   .validate(generateInputSchema);

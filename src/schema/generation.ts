@@ -1,6 +1,8 @@
 import { type Generation, GenerationEntity } from '../db/entities/generation.js';
 import { eventsAfter } from '../events/event-log.js';
+import type { SchedulerName } from '../pipelines/stable-diffusion/schedulers/scheduler-config.js';
 import { builder } from './builder.js';
+import { SchedulerEnum } from './scheduler.js';
 import { GenerationAttemptRef, GenerationErrorRef, ImageRef, TimingRef } from './generation-details.js';
 import { GenerationEventRef, GenerationStatusEnum, parseEventCursor, PipelineStepEnum } from './generation-event.js';
 import { isUuid } from './ids.js';
@@ -27,6 +29,7 @@ GenerationRef.implement({
     seed: t.exposeFloat('seed'),
     priority: t.exposeInt('priority'),
     previews: t.exposeBoolean('previews'),
+    scheduler: t.field({ type: SchedulerEnum, nullable: true, resolve: (g) => g.scheduler as SchedulerName | null }),
     retryCount: t.exposeInt('retryCount'),
     attempts: t.field({
       type: [GenerationAttemptRef],

@@ -3,6 +3,7 @@ import './scalars.js';
 import './model.js';
 import './model-upload.js';
 import './generation-event.js';
+import './scheduler.js';
 import './generation-details.js';
 import './generation.js';
 import './generate.js';

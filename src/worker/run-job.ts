@@ -112,6 +112,7 @@ async function execute(deps: JobDeps, runner: Runner, a: Attempt, stop: AbortCon
           height: g.height,
           seed: g.seed,
           numImages: g.numImages,
+          scheduler: g.scheduler,
         },
         previews: g.previews,
       },

@@ -9,10 +9,13 @@ import { SessionCache } from '../models/session-cache.js';
 import type { RgbImage } from '../pipelines/pipeline.js';
 import { readLoraAdapter } from '../models/lora-adapter.js';
 import { loraPatcher } from '../models/lora-merge.js';
+import { checkProviders } from '../pipelines/onnx/provider-check.js';
 import { loadPipeline, loraTargets, UnknownPipelineError } from '../pipelines/registry.js';
 import type { FromRunner, LoraSpec, RunFailure, RunnerSettings, RunSpec, ToRunner } from './runner-protocol.js';
 
 let settings: RunnerSettings | undefined;
+/** The providers that passed the check at start: what every session is created with. */
+let providers: string[] = ['cpu'];
 let cache: SessionCache | undefined;
 const running = new Map<string, AbortController>();
 
@@ -23,7 +26,10 @@ process.on('message', (message: ToRunner) => {
     case 'init':
       settings = message.settings;
       cache = new SessionCache({ budgetBytes: settings.sessionCacheBytes, keepAliveMs: settings.keepAliveMs });
-      send({ type: 'ready' });
+      void checkProviders(settings.executionProviders).then((check) => {
+        providers = check.usable;
+        send({ type: 'ready', providers: check });
+      });
       break;
     case 'run':
       void run(message.spec);
@@ -63,7 +69,7 @@ async function run(spec: RunSpec) {
     const held = await cache!.acquire(key, async () => {
       const patch = spec.lora ? await loraPatch(spec.model.pipeline, spec.lora) : undefined;
       const pipeline = await loadPipeline(spec.model.pipeline, spec.model.dir, {
-        executionProviders: settings!.executionProviders,
+        executionProviders: providers,
         ...(patch ? { graphPatch: patch.patcher } : {}),
       }).catch((err) => {
         if (err instanceof KilnError && patch) throw new LoraLoadError(`could not apply the LoRA: ${err.message}`, { cause: err });

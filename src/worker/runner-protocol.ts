@@ -1,3 +1,4 @@
+import type { ProviderCheck } from '../pipelines/onnx/provider-check.js';
 import type { GeneratedImage, GenerateRequest } from '../pipelines/pipeline.js';
 
 /** Settings the runner process gets from its parent (it reads no environment of its own). */
@@ -42,7 +43,8 @@ export interface RunFailure {
 export type ToRunner = { type: 'init'; settings: RunnerSettings } | { type: 'run'; spec: RunSpec } | { type: 'cancel'; jobId: string };
 
 export type FromRunner =
-  | { type: 'ready' }
+  /** Started, with the execution providers it found working (and why others did not). */
+  | { type: 'ready'; providers: ProviderCheck }
   | { type: 'loaded'; jobId: string; loadMs: number; loraMs: number; cached: boolean }
   | { type: 'step'; jobId: string; index: number; count: number; preview?: string }
   | { type: 'done'; jobId: string; images: GeneratedImage[]; encodeMs: number; generateMs: number }

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { JobFailure } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { ProviderCheck } from '../pipelines/onnx/provider-check.js';
 import type { GeneratedImage } from '../pipelines/pipeline.js';
 import type { FromRunner, RunnerSettings, RunSpec, ToRunner } from './runner-protocol.js';
 
@@ -46,6 +47,8 @@ export class Runner {
   private child: ChildProcess | undefined;
   private ready: Promise<void> | undefined;
   private current: Current | undefined;
+  /** What the runner process found at its start; undefined before it first started. */
+  providers: ProviderCheck | undefined;
 
   constructor(
     private readonly settings: RunnerSettings,
@@ -105,7 +108,8 @@ export class Runner {
     clearTimeout(timer);
   }
 
-  private start(): Promise<void> {
+  /** Starts the runner process (and its provider check) now rather than at the first job. */
+  start(): Promise<void> {
     this.ready ??= new Promise<void>((resolve, reject) => {
       const child = fork(ENTRY, [], {
         serialization: 'advanced',
@@ -113,7 +117,14 @@ export class Runner {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       this.child = child;
-      child.on('message', (m: FromRunner) => (m.type === 'ready' ? resolve() : this.receive(m)));
+      child.on('message', (m: FromRunner) => {
+        if (m.type !== 'ready') return this.receive(m);
+        this.providers = m.providers;
+        for (const { name, reason } of m.providers.refused) {
+          this.log.warn({ provider: name, reason, using: m.providers.usable }, `execution provider ${name} is not available here; using ${m.providers.usable.join(', ')}`);
+        }
+        resolve();
+      });
       child.on('error', (err) => this.log.error({ err }, 'inference runner error'));
       child.once('exit', (code, signal) => {
         if (this.child === child) {

@@ -4,6 +4,7 @@ import type { PgListener } from '../events/pg-listener.js';
 import { GENERATE_QUEUE } from '../jobs/queue.js';
 import { type JobDeps, runJob, Stop } from './run-job.js';
 import { Runner } from './runner.js';
+import type { ProviderCheck } from '../pipelines/onnx/provider-check.js';
 import type { RunnerSettings } from './runner-protocol.js';
 
 export interface WorkerSettings {
@@ -33,7 +34,8 @@ export class Worker {
     private readonly settings: WorkerSettings,
   ) {}
 
-  start(): void {
+  /** Starts the runner processes (checking the execution providers) and the fetch loops. */
+  async start(): Promise<void> {
     const wakeAll = () => this.wakers.forEach((w) => w());
     this.unlisten.push(
       this.listener.on(Channel.jobs, wakeAll),
@@ -41,10 +43,15 @@ export class Worker {
       this.listener.on(Channel.cancel, (id) => this.running.get(id)?.abort(Stop.cancelled())),
     );
     for (let i = 0; i < this.settings.concurrency; i++) {
-      const runner = new Runner(this.settings.runner, this.deps.log.child({ slot: i }));
-      this.runners.push(runner);
-      this.loops.push(this.loop(runner));
+      this.runners.push(new Runner(this.settings.runner, this.deps.log.child({ slot: i })));
     }
+    await Promise.all(this.runners.map((r) => r.start()));
+    for (const runner of this.runners) this.loops.push(this.loop(runner));
+  }
+
+  /** Execution providers in use, as the first runner found them at start. */
+  get providers(): ProviderCheck | undefined {
+    return this.runners[0]?.providers;
   }
 
   /**

@@ -16,6 +16,7 @@ const SUCCESS_STEPS = [
   'SAVING',
   'COMPLETED',
 ];
+const PROGRESS_AT = PROGRESS.replace('attempt', 'attempt at');
 const label = (e: ProgressEvent) => (e.step === 'GENERATING' ? `GENERATING ${e.stepIndex}` : e.step);
 
 async function generate(k: TestKiln, input: Record<string, unknown> = INPUT) {
@@ -140,6 +141,21 @@ describe('a generation from the mutation to a stored PNG', () => {
 
     const { generation } = await ok(k.gql(`query($id: ID!, $after: String) { generation(id: $id) { events(after: $after) { step } } }`, { id, after: fourth.cursor }));
     expect(generation.events).toHaveLength(rest.length);
+  });
+
+  it('attaches previews to GENERATING events at most every KILN_PREVIEW_INTERVAL_MS, and to the last step', async () => {
+    const { id } = await generate(k, { ...INPUT, steps: 30 });
+    const events = (await collect<{ generationProgress: ProgressEvent & { at?: string } }>(client, PROGRESS_AT, { id })).map((v) => v.generationProgress);
+    const generating = events.filter((e) => e.step === 'GENERATING');
+    const previewed = generating.filter((e) => e.preview);
+    expect(previewed.length).toBeGreaterThanOrEqual(2);
+    expect(previewed.length).toBeLessThan(generating.length);
+    expect(generating.at(-1)!.preview).toMatch(/^data:image\/png;base64,/);
+    // Spaced by the interval (250 ms by default), but for the last step, which always has one.
+    const times = previewed.slice(0, -1).map((e) => Date.parse(e.at!));
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(200);
+    const png = Buffer.from(generating.at(-1)!.preview!.split(',')[1]!, 'base64');
+    expect(await sharp(png).metadata()).toMatchObject({ format: 'png', width: 64, height: 64 });
   });
 
   it('refuses a subscription to an unknown generation with NOT_FOUND', async () => {

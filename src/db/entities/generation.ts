@@ -45,6 +45,8 @@ export interface Generation {
   priority: number;
   /** Whether GENERATING events carry a small preview image. */
   previews: boolean;
+  /** The sampler asked for (diffusion pipelines); null: the model's own. */
+  scheduler: string | null;
   retryCount: number;
   /** Fencing token: bumped each time a worker takes the job; writes carry the one they hold. */
   lease: number;
@@ -85,6 +87,7 @@ export const GenerationEntity = new EntitySchema<Generation>({
     seed: { ...bigintNumber },
     priority: { type: 'int', default: 0 },
     previews: { type: 'boolean', default: true },
+    scheduler: { type: 'text', nullable: true },
     retryCount: { type: 'int', name: 'retry_count', default: 0 },
     lease: { type: 'int', default: 0 },
     leaseExpiresAt: { type: 'timestamptz', name: 'lease_expires_at', nullable: true },
