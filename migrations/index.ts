@@ -3,6 +3,7 @@ import { Init1795429515028 } from './1795429515028-init.js';
 import { JobLifecycle1795430808677 } from './1795430808677-job-lifecycle.js';
 import { ModelsAndUploads1795434810354 } from './1795434810354-models-and-uploads.js';
 import { GenerationScheduler1795435610315 } from './1795435610315-generation-scheduler.js';
+import { RateLimits1795435832331 } from './1795435832331-rate-limits.js';
 
 /** Every migration, oldest first. Listed rather than globbed so any runtime can load them. */
-export const migrations: (new () => MigrationInterface)[] = [Init1795429515028, JobLifecycle1795430808677, ModelsAndUploads1795434810354, GenerationScheduler1795435610315];
+export const migrations: (new () => MigrationInterface)[] = [Init1795429515028, JobLifecycle1795430808677, ModelsAndUploads1795434810354, GenerationScheduler1795435610315, RateLimits1795435832331];

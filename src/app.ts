@@ -1,28 +1,51 @@
-import { createServer, type Server } from 'node:http';
+import fs from 'node:fs';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { PgBoss } from 'pg-boss';
 import type { DataSource } from 'typeorm';
 import type { Config } from './config.js';
 import { openDatabase } from './db/data-source.js';
-import { type RunningPostgres, startEmbeddedPostgres } from './db/embedded-postgres.js';
-import { EventHub } from './events/event-hub.js';
+import { startEmbeddedPostgres } from './db/embedded-postgres.js';
 import { PgListener } from './events/pg-listener.js';
-import { jobPolicy, startQueue } from './jobs/queue.js';
+import { Health } from './health/health.js';
+import { startQueue } from './jobs/queue.js';
 import { Reconciler } from './jobs/reconciler.js';
+import { RateLimiter } from './limits/rate-limiter.js';
 import type { Logger } from './log.js';
+import { Metrics } from './metrics/metrics.js';
 import { registerBuiltinModel } from './models/builtin.js';
-import { ModelCache } from './models/model-cache.js';
-import { buildYoga, type Yoga } from './server/yoga.js';
-import { attachWebSocket } from './server/ws.js';
+import { expireUploads } from './models/uploads.js';
+import { startApi } from './server/api.js';
+import { createOpsServer } from './server/ops.js';
+import type { Yoga } from './server/yoga.js';
 import { LocalStorage } from './storage/local.js';
 import { S3Storage } from './storage/s3.js';
 import type { Storage } from './storage/storage.js';
 import { loadUrlSecret } from './storage/url-secret.js';
 import { UrlSigner } from './storage/url-signer.js';
-import { Worker } from './worker/worker.js';
+import { startWorker } from './worker/start.js';
+import type { Worker } from './worker/worker.js';
+
+export const VERSION: string = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+/** What every role shares: made once per process by startKiln, handed to the roles' parts. */
+export interface Shared {
+  config: Config;
+  log: Logger;
+  ds: DataSource;
+  boss: PgBoss;
+  storage: Storage;
+  signer: UrlSigner;
+  listener: PgListener;
+  health: Health;
+  metrics: Metrics;
+  rateLimiter: RateLimiter;
+  /** Live subscriptions, once an API serves them (for metrics). */
+  subscriptions: () => number;
+}
 
 export interface Kiln {
-  /** Where the API listens (undefined for a worker-only process). */
+  /** Where the process listens: the API, or a worker's health and metrics. */
   url: string | undefined;
   ds: DataSource;
   boss: PgBoss;
@@ -45,7 +68,7 @@ export async function startKiln(config: Config, log: Logger): Promise<Kiln> {
   try {
     let url = config.database.url;
     if (!url) {
-      const pg: RunningPostgres = await startEmbeddedPostgres({ dir: config.database.embeddedDir, port: config.database.embeddedPort, log });
+      const pg = await startEmbeddedPostgres({ dir: config.database.embeddedDir, port: config.database.embeddedPort, log });
       closers.push(() => pg.stop());
       url = await pg.url('kiln');
     }
@@ -53,103 +76,84 @@ export async function startKiln(config: Config, log: Logger): Promise<Kiln> {
     closers.push(() => ds.destroy());
 
     const signer = new UrlSigner(await loadUrlSecret(config.urls.secret, config.dataDir), config.urls.ttlSeconds);
-    const storage: Storage =
-      config.storage.kind === 's3'
-        ? new S3Storage({
-            bucket: config.storage.bucket,
-            region: config.storage.region,
-            endpoint: config.storage.endpoint,
-            publicEndpoint: config.storage.publicEndpoint,
-            forcePathStyle: config.storage.forcePathStyle,
-            keyPrefix: config.storage.prefix,
-            urlTtlSeconds: config.urls.ttlSeconds,
-          })
-        : new LocalStorage(config.storage.dir, signer);
+    const storage = createStorage(config, signer);
     closers.push(async () => storage.close());
     const boss = await startQueue({ url, applicationName: `kiln-${config.role}-queue`, poolMax: config.worker.concurrency + 4, log });
     closers.push(() => boss.stop({ graceful: false, close: true }));
     await registerBuiltinModel(ds, storage);
-    const reconciler = new Reconciler(ds, boss, storage, log.child({ component: 'reconciler' }), {
-      intervalMs: config.jobs.reconcileIntervalMs,
-      graceSeconds: 2,
-    });
-    await reconciler.start();
-    closers.push(() => reconciler.stop());
 
     const listener = new PgListener(url, log);
     await listener.start();
     closers.push(() => listener.stop());
 
-    let api: { url: string; yoga: Yoga } | undefined;
+    let worker: Worker | undefined;
+    let subscriptions = () => 0;
+    const metrics = new Metrics(ds, () => subscriptions());
+    const rateLimiter = new RateLimiter(ds, config.rateLimit, () => metrics.rateLimited.inc());
+    const health = new Health({
+      ds,
+      storage,
+      listener,
+      version: VERSION,
+      role: config.role,
+      disks: config.role === 'api' ? [config.dataDir] : [config.dataDir, config.models.cacheDir],
+      minFreeDiskBytes: config.models.minFreeDiskBytes,
+      queueStallSeconds: config.health.queueStallSeconds,
+      ...(config.role !== 'api' ? { providers: () => worker?.providers, requestedProviders: config.inference.executionProviders } : {}),
+    });
+    const shared: Shared = { config, log, ds, boss, storage, signer, listener, health, metrics, rateLimiter, subscriptions: () => subscriptions() };
+
+    const reconciler = new Reconciler(ds, boss, log.child({ component: 'reconciler' }), {
+      intervalMs: config.jobs.reconcileIntervalMs,
+      graceSeconds: 2,
+      housekeeping: [() => expireUploads(ds, storage, log), () => rateLimiter.prune()],
+    });
+    await reconciler.start();
+    closers.push(() => reconciler.stop());
+
+    let listening: { url: string; yoga?: Yoga } | undefined;
     if (config.role !== 'worker') {
-      const hub = new EventHub(ds, listener, log);
-      const policy = jobPolicy({
-        maxRetries: config.jobs.maxRetries,
-        retryDelayMs: config.jobs.retryDelayMs,
-        // A backstop behind the runner's own hard limit, for a worker process that hangs whole.
-        jobTimeoutSeconds: config.jobs.hardTimeoutSeconds + 60,
-        heartbeatSeconds: config.worker.heartbeatSeconds,
-      });
-      const yoga = buildYoga({ config, ds, boss, jobPolicy: policy, storage, hub, log }, signer);
-      const server = createServer(yoga);
-      const ws = attachWebSocket(server, yoga);
-      await listen(server, config.http.port, config.http.host);
-      closers.push(async () => {
-        await ws.close();
-        server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-      });
-      const address = server.address() as AddressInfo;
-      api = { url: `http://${config.http.host}:${address.port}`, yoga };
+      const api = await startApi(shared);
+      closers.push(api.close);
+      subscriptions = api.subscriptions;
+      listening = api;
       log.info({ url: `${api.url}/graphql`, role: config.role }, 'Kiln is listening');
     }
-
     if (config.role !== 'api') {
-      const modelCache = new ModelCache({
-        dir: config.models.cacheDir,
-        maxBytes: config.models.cacheMaxBytes,
-        minFreeBytes: config.models.minFreeDiskBytes,
-        storage,
-        log: log.child({ component: 'model-cache' }),
-      });
-      await modelCache.start();
-      closers.push(() => modelCache.stop());
-      const worker = new Worker(
-        {
-          ds,
-          boss,
-          storage,
-          log: log.child({ component: 'worker' }),
-          modelDir: (model, signal) => modelCache.acquire(model, { signal }),
-          leaseSeconds: config.worker.heartbeatSeconds,
-          softTimeoutMs: config.jobs.softTimeoutSeconds * 1000,
-          hardTimeoutMs: config.jobs.hardTimeoutSeconds * 1000,
-          cancelGraceMs: 10_000,
-        },
-        listener,
-        {
-          concurrency: config.worker.concurrency,
-          pollMs: config.worker.pollMs,
-          runner: {
-            executionProviders: config.inference.executionProviders,
-            sessionCacheBytes: config.inference.sessionCacheBytes,
-            keepAliveMs: config.inference.keepAliveMs,
-            previewIntervalMs: config.inference.previewIntervalMs,
-          },
-        },
-      );
-      await worker.start();
-      closers.push(() => worker.stop(config.worker.shutdownGraceMs));
-      log.info({ concurrency: config.worker.concurrency }, 'worker started');
+      const started = await startWorker(shared);
+      closers.push(started.close);
+      worker = started.worker;
+      log.info({ concurrency: config.worker.concurrency, providers: worker.providers?.usable }, 'worker started');
     }
-    return { url: api?.url, ds, boss, storage, yoga: api?.yoga, stop };
+    if (config.role === 'worker') {
+      // A worker-only process answers health checks and metrics scrapes on its own port.
+      const server = createOpsServer({ health, metrics });
+      await listen(server, config.http.port, config.http.host);
+      closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      listening = { url: `http://${config.http.host}:${(server.address() as AddressInfo).port}` };
+      log.info({ url: listening.url }, 'health and metrics are served');
+    }
+    return { url: listening?.url, ds, boss, storage, yoga: listening?.yoga, stop };
   } catch (err) {
     await stop();
     throw err;
   }
 }
 
-function listen(server: Server, port: number, host: string): Promise<void> {
+function createStorage(config: Config, signer: UrlSigner): Storage {
+  if (config.storage.kind === 'local') return new LocalStorage(config.storage.dir, signer);
+  return new S3Storage({
+    bucket: config.storage.bucket,
+    region: config.storage.region,
+    endpoint: config.storage.endpoint,
+    publicEndpoint: config.storage.publicEndpoint,
+    forcePathStyle: config.storage.forcePathStyle,
+    keyPrefix: config.storage.prefix,
+    urlTtlSeconds: config.urls.ttlSeconds,
+  });
+}
+
+export function listen(server: Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -68,6 +69,27 @@ const envSchema = z.object({
   KILN_MAX_BATCH: int(1, 1000).default(10),
   KILN_IDEMPOTENCY_TTL_H: int(1, 24 * 365).default(24),
   KILN_RECONCILE_INTERVAL_S: int(1, 3600).default(5),
+  /** GraphiQL at GET /graphql; off by default when NODE_ENV=production. */
+  KILN_GRAPHIQL: bool.optional(),
+  /** Schema introspection; by default as GraphiQL. */
+  KILN_INTROSPECTION: bool.optional(),
+  /** Comma-separated API keys (`name:key` names a key in logs); none: no authentication. */
+  KILN_API_KEYS: z.string().optional(),
+  /** generate/generateBatch inputs a client may submit per minute; 0 turns the limit off. */
+  KILN_RATE_LIMIT_PER_MINUTE: z.coerce.number().min(0).default(10),
+  KILN_RATE_LIMIT_BURST: int(1, 1_000_000).optional(),
+  /** Clients never rate limited: IP addresses, or `loopback`. */
+  KILN_RATE_LIMIT_ALLOW: z.string().default('loopback'),
+  /** Take the client's address from X-Forwarded-For (behind a reverse proxy). */
+  KILN_TRUST_PROXY: bool.default(false),
+  KILN_MAX_DEPTH: int(1, 100).default(12),
+  KILN_MAX_ALIASES: int(1, 1000).default(15),
+  KILN_MAX_TOKENS: int(10, 1_000_000).default(2000),
+  KILN_MAX_COST: int(10, 10_000_000).default(20000),
+  KILN_WS_MAX_SUBSCRIPTIONS: int(1, 10_000).default(20),
+  KILN_WS_KEEPALIVE_S: int(0, 3600).default(12),
+  /** The queue is reported degraded once its oldest pending generation has waited this long. */
+  KILN_QUEUE_STALL_S: int(1, 86_400).default(600),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -105,6 +127,20 @@ export interface Config {
   };
   inference: { executionProviders: string[]; sessionCacheBytes: number; keepAliveMs: number; previewIntervalMs: number };
   debugErrors: boolean;
+  graphql: {
+    graphiql: boolean;
+    introspection: boolean;
+    maxDepth: number;
+    maxAliases: number;
+    maxTokens: number;
+    maxCost: number;
+    maxSubscriptionsPerSocket: number;
+    keepAliveMs: number;
+  };
+  /** API keys by the name logs and limits use; empty: anyone may call. */
+  apiKeys: Map<string, string>;
+  rateLimit: { perMinute: number; burst: number; allow: string[]; trustProxy: boolean };
+  health: { queueStallSeconds: number };
 }
 
 export class ConfigError extends Error {}
@@ -178,7 +214,36 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
       previewIntervalMs: e.KILN_PREVIEW_INTERVAL_MS,
     },
     debugErrors: e.KILN_DEBUG_ERRORS,
+    graphql: {
+      graphiql: e.KILN_GRAPHIQL ?? e.NODE_ENV !== 'production',
+      introspection: e.KILN_INTROSPECTION ?? e.KILN_GRAPHIQL ?? e.NODE_ENV !== 'production',
+      maxDepth: e.KILN_MAX_DEPTH,
+      maxAliases: e.KILN_MAX_ALIASES,
+      maxTokens: e.KILN_MAX_TOKENS,
+      maxCost: e.KILN_MAX_COST,
+      maxSubscriptionsPerSocket: e.KILN_WS_MAX_SUBSCRIPTIONS,
+      keepAliveMs: e.KILN_WS_KEEPALIVE_S * 1000,
+    },
+    apiKeys: parseApiKeys(e.KILN_API_KEYS),
+    rateLimit: {
+      perMinute: e.KILN_RATE_LIMIT_PER_MINUTE,
+      burst: e.KILN_RATE_LIMIT_BURST ?? Math.max(1, Math.ceil(e.KILN_RATE_LIMIT_PER_MINUTE)),
+      allow: e.KILN_RATE_LIMIT_ALLOW.split(',').map((a) => a.trim()).filter(Boolean),
+      trustProxy: e.KILN_TRUST_PROXY,
+    },
+    health: { queueStallSeconds: e.KILN_QUEUE_STALL_S },
   };
+}
+
+/** `key` or `name:key`, comma-separated; unnamed keys are named by a short hash of themselves. */
+function parseApiKeys(value: string | undefined): Map<string, string> {
+  const keys = new Map<string, string>();
+  for (const entry of (value ?? '').split(',').map((k) => k.trim()).filter(Boolean)) {
+    const [name, key] = entry.includes(':') ? [entry.slice(0, entry.indexOf(':')), entry.slice(entry.indexOf(':') + 1)] : ['', entry];
+    if (key.length < 16) throw new ConfigError('Invalid setting KILN_API_KEYS: every key must be at least 16 characters');
+    keys.set(name || `key-${crypto.createHash('sha256').update(key).digest('hex').slice(0, 8)}`, key);
+  }
+  return keys;
 }
 
 function parseRole(argv: string[]): Role {

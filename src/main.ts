@@ -10,7 +10,7 @@ try {
   console.error(`kiln: ${err.message}`);
   process.exit(78); // EX_CONFIG
 }
-const log = createLogger(config.logLevel, { role: config.role });
+const log = createLogger(config.logLevel, { role: config.role }, config.env === 'development' && process.stdout.isTTY);
 const kiln = await startKiln(config, log).catch((err) => {
   log.fatal({ err }, 'Kiln could not start');
   process.exit(1);

@@ -6,9 +6,10 @@ import { GenerationEntity } from './entities/generation.js';
 import { IdempotencyKeyEntity } from './entities/idempotency-key.js';
 import { ImageEntity } from './entities/image.js';
 import { ModelUploadEntity } from './entities/model-upload.js';
+import { RateLimitBucketEntity } from './entities/rate-limit-bucket.js';
 import { ModelEntity } from './entities/model.js';
 
-export const entities = [ModelEntity, GenerationEntity, GenerationEventEntity, ImageEntity, GenerationAttemptEntity, IdempotencyKeyEntity, ModelUploadEntity];
+export const entities = [ModelEntity, GenerationEntity, GenerationEventEntity, ImageEntity, GenerationAttemptEntity, IdempotencyKeyEntity, ModelUploadEntity, RateLimitBucketEntity];
 
 export interface DataSourceOptions {
   url: string;

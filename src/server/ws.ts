@@ -1,25 +1,54 @@
 import type { Server } from 'node:http';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
+import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import { ApiKeys } from './clients.js';
 import { codeRequestErrors } from './errors.js';
 import type { Yoga } from './yoga.js';
 
 /** Largest message a client may send over the socket (ws accepts 100 MiB by default). */
 const MAX_PAYLOAD_BYTES = 1024 * 1024;
+/** Sent when connection_init carries no valid API key; clients treat it as final, not retried. */
+export const UNAUTHORIZED_CLOSE = CloseCode.Unauthorized; // 4401
+
+export interface WebSocketOptions {
+  apiKeys: ApiKeys;
+  /** Operations one socket may run at once. */
+  maxSubscriptions: number;
+  /** Protocol pings; a peer that does not answer one in time is dropped. */
+  keepAliveMs: number;
+}
 
 /**
  * graphql-ws on the same path and port as HTTP. Operations go through yoga's envelope, so
- * HTTP and WebSocket share one context, one validation and one error mask.
+ * HTTP and WebSocket share one context, one validation (security limits included) and one
+ * error mask. With API keys on, connection_init must carry one (`authorization: "Bearer <key>"`
+ * or `apiKey`), or the socket is closed with 4401.
  */
-export function attachWebSocket(server: Server, yoga: Yoga) {
+export function attachWebSocket(server: Server, yoga: Yoga, opts: WebSocketOptions) {
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: MAX_PAYLOAD_BYTES });
-  const disposable = useServer(
+  const disposable = useServer<Record<string, unknown>, { apiKeyName?: string }>(
     {
       execute: (args) => (args.rootValue as Envelope).execute(args),
       subscribe: (args) => (args.rootValue as Envelope).subscribe(args),
+      onConnect: (ctx) => {
+        if (!opts.apiKeys.enabled) return true;
+        const params = ctx.connectionParams ?? {};
+        const presented = ApiKeys.fromAuthorization(String(params.authorization ?? params.Authorization ?? '')) ?? (typeof params.apiKey === 'string' ? params.apiKey : undefined);
+        const name = opts.apiKeys.nameOf(presented);
+        if (!name) {
+          ctx.extra.socket.close(UNAUTHORIZED_CLOSE, 'Unauthorized');
+          return false;
+        }
+        ctx.extra.apiKeyName = name;
+        return true;
+      },
       onSubscribe: async (ctx, _id, params) => {
-        const env = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params });
+        if (Object.keys(ctx.subscriptions).length >= opts.maxSubscriptions) {
+          return [new GraphQLError(`at most ${opts.maxSubscriptions} operations at once per connection`, { extensions: { code: 'FORBIDDEN' } })];
+        }
+        const env = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params, apiKeyName: ctx.extra.apiKeyName });
         let document;
         try {
           document = env.parse(params.query);
@@ -41,6 +70,7 @@ export function attachWebSocket(server: Server, yoga: Yoga) {
       },
     },
     wss,
+    opts.keepAliveMs,
   );
   return {
     async close() {

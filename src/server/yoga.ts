@@ -1,32 +1,46 @@
 import crypto from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { createFetch } from '@whatwg-node/fetch';
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { NoSchemaIntrospectionCustomRule } from 'graphql';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { schema } from '../schema/index.js';
 import type { UrlSigner } from '../storage/url-signer.js';
+import { ApiKeys, clientAddress, unauthenticated } from './clients.js';
 import type { Context, Services } from './context.js';
 import { createMaskError, useContractCodes } from './errors.js';
 import { useSignedFiles } from './files.js';
 import { MAX_OPERATION_BYTES, useBodyLimit } from './limits.js';
-import { useSignedUploads } from './uploads.js';
 import { createLoaders } from './loaders.js';
+import { type Ops, useOps } from './ops.js';
+import { useRequestIds, useRequestLog } from './request-log.js';
+import { useSignedUploads } from './uploads.js';
 
-/** What yoga hands the context factory: an HTTP request, or the WebSocket upgrade request. */
+/**
+ * What yoga hands the context factory: the HTTP request, or for graphql-ws the upgrade request
+ * and what onConnect learnt (ws.ts).
+ */
 export interface ServerContext {
   req?: IncomingMessage;
+  /** The API key's name a WebSocket connection authenticated with. */
+  apiKeyName?: string;
 }
 
 export type Yoga = YogaServerInstance<ServerContext, Context>;
 
 /** The GraphQL app, without a port: main serves it over HTTP and WS, tests call yoga.fetch(). */
-export function buildYoga(services: Services, signer: UrlSigner): Yoga {
+export function buildYoga(services: Services, signer: UrlSigner, ops: Ops): Yoga {
   const { config, log } = services;
+  const g = config.graphql;
+  const requestIds = useRequestIds();
   return createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
-    graphiql: { subscriptionsProtocol: 'WS', title: 'Kiln' },
+    graphiql: g.graphiql ? { subscriptionsProtocol: 'WS', title: 'Kiln' } : false,
     landingPage: false,
+    // Kiln answers /health itself (ops.ts), with every check.
+    healthCheckEndpoint: '/_yoga/health',
     // Errors are logged where they are masked (server/errors.ts), with the request's id.
     logging: false,
     maskedErrors: { maskError: createMaskError(log, config.debugErrors) },
@@ -37,24 +51,51 @@ export function buildYoga(services: Services, signer: UrlSigner): Yoga {
       formDataLimits: { fileSize: config.uploads.maxMultipartBytes, files: 1, fieldSize: 1024 * 1024, fields: 16, parts: 20 },
     }),
     plugins: [
+      requestIds.plugin,
+      useOps(ops),
+      useSignedFiles(services.storage, signer),
+      useSignedUploads(services.storage, signer),
       useContractCodes(),
       useBodyLimit(MAX_OPERATION_BYTES),
       // Multipart and other "simple" requests skip CORS preflight; they must carry this header.
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'graphql-preflight'] }),
-      useSignedFiles(services.storage, signer),
-      useSignedUploads(services.storage, signer),
+      EnvelopArmorPlugin({
+        maxDepth: { n: g.maxDepth },
+        maxAliases: { n: g.maxAliases },
+        maxTokens: { n: g.maxTokens },
+        costLimit: { maxCost: g.maxCost },
+        maxDirectives: { n: 50 },
+        blockFieldSuggestion: { enabled: !g.introspection },
+      }),
+      ...(g.introspection ? [] : [useNoIntrospection()]),
+      useRequestLog(log),
     ],
-    context: ({ request, req }) => {
-      const requestId = request?.headers.get('x-request-id') ?? crypto.randomUUID();
+    context: ({ request, req, apiKeyName }) => {
+      const apiKeys = services.apiKeys;
+      let keyName = apiKeyName;
+      if (request && apiKeys.enabled) {
+        keyName = apiKeys.nameOf(ApiKeys.fromAuthorization(request.headers.get('authorization')));
+        if (!keyName) throw unauthenticated();
+      }
+      const requestId = (request && requestIds.idOf(request)) ?? crypto.randomUUID();
       const host = request?.headers.get('host') ?? req?.headers.host ?? `localhost:${config.http.port}`;
       const proto = request ? new URL(request.url).protocol.replace(':', '') : 'http';
+      const ip = clientAddress(req, request?.headers.get('x-forwarded-for') ?? req?.headers['x-forwarded-for']?.toString(), config.rateLimit.trustProxy);
       return {
         services,
         loaders: createLoaders(services.ds),
         baseUrl: config.http.publicUrl ?? `${proto}://${host}`,
         requestId,
+        client: { key: keyName ? `key:${keyName}` : `ip:${ip ?? 'unknown'}`, apiKey: keyName, ip },
         log: log.child({ requestId }),
       };
     },
   });
+}
+
+/** No introspection: a validation rule, so it holds over HTTP and graphql-ws alike. */
+function useNoIntrospection(): Plugin {
+  return {
+    onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule),
+  };
 }

@@ -7,6 +7,7 @@ import { JobFailure } from '../errors.js';
 import { type Attempt, beginAttempt, completeAttempt, failAttempt, LeaseLost, recordEvent, renewLease } from '../jobs/attempt.js';
 import { GENERATE_QUEUE, generateJobData } from '../jobs/queue.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { Storage } from '../storage/storage.js';
 import type { Runner } from './runner.js';
 import { attemptPrefix, saveImages } from './save-images.js';
@@ -20,6 +21,7 @@ export interface ModelDir {
 
 export interface JobDeps {
   ds: DataSource;
+  metrics: Metrics;
   boss: PgBoss;
   storage: Storage;
   log: Logger;
@@ -117,7 +119,10 @@ async function execute(deps: JobDeps, runner: Runner, a: Attempt, stop: AbortCon
         previews: g.previews,
       },
       {
-        onLoaded: ({ loadMs, loraMs, cached }) => {
+        onLoaded: ({ loadMs, loraMs, cached, cacheBytes }) => {
+          deps.metrics.cacheRequests.inc({ cache: 'session', result: cached ? 'hit' : 'miss' });
+          deps.metrics.cacheRequests.inc({ cache: 'model_files', result: files.fetchMs > 0 ? 'miss' : 'hit' });
+          deps.metrics.sessionCacheBytes.set(cacheBytes);
           timing.modelLoadMs = files.fetchMs + loadMs;
           if (loraFiles) timing.loraLoadMs = loraFiles.fetchMs + loraMs;
           stepTimes.push(performance.now());
@@ -154,6 +159,8 @@ async function execute(deps: JobDeps, runner: Runner, a: Attempt, stop: AbortCon
     timing.totalMs = performance.now() - started;
     signal.throwIfAborted();
     await completeAttempt(ds, boss, a, images, timing);
+    deps.metrics.jobs.inc({ outcome: 'completed' });
+    deps.metrics.observeTiming(timing);
     log.info({ timing }, 'generation completed');
   } finally {
     held.forEach((h) => h.release());
@@ -190,6 +197,7 @@ function keepLease(deps: JobDeps, a: Attempt, stop: AbortController, log: Logger
 async function settleFailure(deps: JobDeps, a: Attempt, err: unknown, timing: Timing, log: Logger) {
   await deps.storage.deletePrefix(attemptPrefix(a.generation.id, a.lease)).catch((e) => log.warn({ err: e }, 'could not remove partial files'));
   if (err instanceof LeaseLost) {
+    deps.metrics.jobs.inc({ outcome: 'lease_lost' });
     log.warn({ reason: err.message }, 'lease lost: this attempt\'s writes are refused');
     return;
   }
@@ -197,6 +205,7 @@ async function settleFailure(deps: JobDeps, a: Attempt, err: unknown, timing: Ti
     err instanceof JobFailure ? err : new JobFailure('INTERNAL', err instanceof Error ? err.message : String(err), true, { cause: err });
   try {
     const outcome = await failAttempt(deps.ds, deps.boss, a, failure, timing);
+    deps.metrics.jobs.inc({ outcome });
     log[outcome === 'cancelled' ? 'info' : 'warn']({ code: failure.code, outcome, err: failure.cause ?? failure }, 'generation attempt ended');
   } catch (e) {
     if (e instanceof LeaseLost) log.warn({ reason: e.message }, 'lease lost while recording the failure; refused');

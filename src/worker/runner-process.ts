@@ -79,7 +79,7 @@ async function run(spec: RunSpec) {
       return pipeline;
     });
     release = held.release;
-    send({ type: 'loaded', jobId: spec.jobId, loadMs: performance.now() - t0 - loraMs, loraMs, cached: held.cached });
+    send({ type: 'loaded', jobId: spec.jobId, loadMs: performance.now() - t0 - loraMs, loraMs, cached: held.cached, cacheBytes: cache!.sizeBytes });
     abort.signal.throwIfAborted();
 
     let lastPreview = 0;

@@ -45,7 +45,7 @@ export type ToRunner = { type: 'init'; settings: RunnerSettings } | { type: 'run
 export type FromRunner =
   /** Started, with the execution providers it found working (and why others did not). */
   | { type: 'ready'; providers: ProviderCheck }
-  | { type: 'loaded'; jobId: string; loadMs: number; loraMs: number; cached: boolean }
+  | { type: 'loaded'; jobId: string; loadMs: number; loraMs: number; cached: boolean; cacheBytes: number }
   | { type: 'step'; jobId: string; index: number; count: number; preview?: string }
   | { type: 'done'; jobId: string; images: GeneratedImage[]; encodeMs: number; generateMs: number }
   | { type: 'failed'; jobId: string; error: RunFailure };

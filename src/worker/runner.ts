@@ -11,7 +11,7 @@ const ENTRY = fileURLToPath(new URL('./runner-process.ts', import.meta.url));
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 export interface RunCallbacks {
-  onLoaded(info: { loadMs: number; loraMs: number; cached: boolean }): void;
+  onLoaded(info: { loadMs: number; loraMs: number; cached: boolean; cacheBytes: number }): void;
   onStep(step: { index: number; count: number; preview?: string }): void;
 }
 
@@ -149,7 +149,7 @@ export class Runner {
     if (!current || current.jobId !== m.jobId) return;
     switch (m.type) {
       case 'loaded':
-        current.callbacks.onLoaded({ loadMs: m.loadMs, loraMs: m.loraMs, cached: m.cached });
+        current.callbacks.onLoaded({ loadMs: m.loadMs, loraMs: m.loraMs, cached: m.cached, cacheBytes: m.cacheBytes });
         break;
       case 'step':
         current.callbacks.onStep({ index: m.index, count: m.count, ...(m.preview ? { preview: m.preview } : {}) });

@@ -16,7 +16,7 @@ export async function freePort(): Promise<number> {
 
 export interface KilnProcess {
   child: ChildProcess;
-  /** API URL (undefined for a worker-only process). */
+  /** Where it listens: the API, or a worker's health and metrics. */
   url: string | undefined;
   gql: GraphQLClient;
   /** Every JSON log line the process wrote so far. */
@@ -28,9 +28,11 @@ export interface KilnProcess {
 
 /** Starts Kiln as its own process, the way `npm start` does, and waits until it is up. */
 export async function spawnKiln(env: Record<string, string>, args: string[] = []): Promise<KilnProcess> {
+  // Every role listens (a worker for health and metrics): each process gets a port of its own.
+  const port = env.PORT ?? String(await freePort());
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', KILN_LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', KILN_LOG_LEVEL: 'info', ...env, PORT: port },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
@@ -72,7 +74,7 @@ export async function spawnKiln(env: Record<string, string>, args: string[] = []
       child.once('exit', onExit);
       check();
     });
-  const ready = await waitForLog((l) => l.msg === 'Kiln is listening' || l.msg === 'worker started');
+  const ready = await waitForLog((l) => l.msg === 'Kiln is listening' || l.msg === 'health and metrics are served');
   const url = typeof ready.url === 'string' ? ready.url.replace(/\/graphql$/, '') : undefined;
   return {
     child,

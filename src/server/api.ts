@@ -1,0 +1,45 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { listen, type Shared } from '../app.js';
+import { EventHub } from '../events/event-hub.js';
+import { jobPolicy } from '../jobs/queue.js';
+import { ApiKeys } from './clients.js';
+import { attachWebSocket } from './ws.js';
+import { buildYoga } from './yoga.js';
+
+/** The API: GraphQL over HTTP and graphql-ws on one port, with the files and ops routes. */
+export async function startApi(shared: Shared) {
+  const { config, ds, boss, storage, log } = shared;
+  const hub = new EventHub(ds, shared.listener, log);
+  const apiKeys = new ApiKeys(config.apiKeys);
+  const policy = jobPolicy({
+    maxRetries: config.jobs.maxRetries,
+    retryDelayMs: config.jobs.retryDelayMs,
+    // A backstop behind the runner's own hard limit, for a worker process that hangs whole.
+    jobTimeoutSeconds: config.jobs.hardTimeoutSeconds + 60,
+    heartbeatSeconds: config.worker.heartbeatSeconds,
+  });
+  const yoga = buildYoga(
+    { config, ds, boss, jobPolicy: policy, storage, hub, apiKeys, rateLimiter: shared.rateLimiter, health: shared.health, log },
+    shared.signer,
+    { health: shared.health, metrics: shared.metrics },
+  );
+  const server = createServer(yoga);
+  const ws = attachWebSocket(server, yoga, {
+    apiKeys,
+    maxSubscriptions: config.graphql.maxSubscriptionsPerSocket,
+    keepAliveMs: config.graphql.keepAliveMs,
+  });
+  await listen(server, config.http.port, config.http.host);
+  return {
+    url: `http://${config.http.host}:${(server.address() as AddressInfo).port}`,
+    yoga,
+    subscriptions: () => hub.size,
+    async close() {
+      // No new connections; open subscriptions are completed, then the sockets close.
+      await ws.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
