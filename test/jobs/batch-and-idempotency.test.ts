@@ -87,6 +87,15 @@ describe('batches and idempotent submits', () => {
     expect(fresh.generateBatch.generations[0].id).not.toBe(first.generateBatch.generations[0].id);
   });
 
+  it('counts the queue in queueStats', async () => {
+    const { queueStats } = await ok(k.gql(`{ queueStats { pending running completed failed cancelled oldestPendingAgeSeconds averageProcessingSeconds } }`));
+    const [db] = await k.kiln.ds.query(`SELECT count(*) FILTER (WHERE status = 'PENDING')::int AS pending, count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed FROM generations`);
+    expect(queueStats).toMatchObject({ pending: db.pending, completed: db.completed, running: 0, failed: 0, cancelled: 0 });
+    expect(queueStats.oldestPendingAgeSeconds).toBeGreaterThan(0);
+    // The one backdated completion above: 2 s.
+    expect(queueStats.averageProcessingSeconds).toBeCloseTo(2, 5);
+  });
+
   it('refuses an unusable key', async () => {
     const res = await k.gql(GENERATE_WITH_KEY, { input: { prompt: 'x' }, key: 'has spaces' });
     expect(res.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'idempotencyKey' });

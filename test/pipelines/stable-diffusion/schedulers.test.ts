@@ -1,21 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createScheduler, type Scheduler } from '../../../src/pipelines/stable-diffusion/schedulers/scheduler.js';
 import { resolveSchedulerConfig, type SchedulerName } from '../../../src/pipelines/stable-diffusion/schedulers/scheduler-config.js';
+import { SD15_SCHEDULER } from '../../support/sd-fixtures.js';
 
 /** runwayml/stable-diffusion-v1-5's scheduler/scheduler_config.json. */
-const SD15 = {
-  _class_name: 'PNDMScheduler',
-  _diffusers_version: '0.6.0',
-  beta_end: 0.012,
-  beta_schedule: 'scaled_linear',
-  beta_start: 0.00085,
-  num_train_timesteps: 1000,
-  set_alpha_to_one: false,
-  skip_prk_steps: true,
-  steps_offset: 1,
-  trained_betas: null,
-  clip_sample: false,
-};
+const SD15 = SD15_SCHEDULER;
 /** stabilityai/sd-turbo's. */
 const TURBO = { _class_name: 'EulerDiscreteScheduler', beta_end: 0.012, beta_schedule: 'scaled_linear', beta_start: 0.00085, num_train_timesteps: 1000, prediction_type: 'epsilon', steps_offset: 1, timestep_spacing: 'trailing' };
 
