@@ -42,11 +42,19 @@ export const Stop = {
   shutdown: () => new JobFailure('WORKER_SHUTDOWN', 'the worker shut down before it finished', true),
 };
 
-/**
- * Runs one fetched job through its steps, reporting each, and settles it. `running` maps the
- * generations in progress to the controllers that stop them (cancel, shutdown).
- */
-export async function runJob(deps: JobDeps, runner: Runner, job: JobWithMetadata<unknown>, running: Map<string, AbortController>): Promise<void> {
+/** What the worker's loop lends each run. */
+export interface RunSlot {
+  runner: Runner;
+  /** The generations in progress in this process, and what stops each (cancel). */
+  running: Map<string, AbortController>;
+  /** Aborted when the worker hands its jobs back to the queue at shutdown. */
+  handBack: AbortSignal;
+  /** Called as the run starts settling, so that the next job is fetched meanwhile. */
+  settling(): void;
+}
+
+/** Runs one fetched job through its steps, reporting each, and settles it. */
+export async function runJob(deps: JobDeps, slot: RunSlot, job: JobWithMetadata<unknown>): Promise<void> {
   const { ds, boss } = deps;
   const parsed = generateJobData.safeParse(job.data);
   if (!parsed.success) {
@@ -59,24 +67,30 @@ export async function runJob(deps: JobDeps, runner: Runner, job: JobWithMetadata
   const id = attempt.generation.id;
   const log = deps.log.child({ generationId: id, attempt: attempt.number, lease: attempt.lease });
   const stop = new AbortController();
-  running.set(id, stop);
+  const handBack = () => stop.abort(Stop.shutdown());
+  if (slot.handBack.aborted) handBack();
+  else slot.handBack.addEventListener('abort', handBack, { once: true });
+  slot.running.set(id, stop);
   const keeper = keepLease(deps, attempt, stop, log);
   const started = performance.now();
   const timing: Timing = {};
   try {
-    await execute(deps, runner, attempt, stop, timing, log);
+    await execute(deps, slot, attempt, stop, timing, log);
   } catch (err) {
     timing.totalMs = performance.now() - started;
+    slot.settling();
     await settleFailure(deps, attempt, err, timing, log);
   } finally {
     clearInterval(keeper);
-    running.delete(id);
+    slot.handBack.removeEventListener('abort', handBack);
+    slot.running.delete(id);
   }
 }
 
-async function execute(deps: JobDeps, runner: Runner, a: Attempt, stop: AbortController, timing: Timing, log: Logger) {
+async function execute(deps: JobDeps, { runner, settling }: RunSlot, a: Attempt, stop: AbortController, timing: Timing, log: Logger) {
   const { ds, boss } = deps;
   const signal = stop.signal;
+  signal.throwIfAborted();
   const g = a.generation;
   const started = performance.now();
   log.info('generation started');
@@ -158,6 +172,7 @@ async function execute(deps: JobDeps, runner: Runner, a: Attempt, stop: AbortCon
     timing.saveMs = performance.now() - saveStart;
     timing.totalMs = performance.now() - started;
     signal.throwIfAborted();
+    settling();
     await completeAttempt(ds, boss, a, images, timing);
     deps.metrics.jobs.inc({ outcome: 'completed' });
     deps.metrics.observeTiming(timing);

@@ -2,10 +2,13 @@ import type { JobWithMetadata } from 'pg-boss';
 import { Channel } from '../events/channels.js';
 import type { PgListener } from '../events/pg-listener.js';
 import { GENERATE_QUEUE } from '../jobs/queue.js';
-import { type JobDeps, runJob, Stop } from './run-job.js';
+import { type JobDeps, runJob, type RunSlot, Stop } from './run-job.js';
 import { Runner } from './runner.js';
 import type { ProviderCheck } from '../pipelines/onnx/provider-check.js';
 import type { RunnerSettings } from './runner-protocol.js';
+
+/** What one fetch gave: the next job (none when the queue is empty) or why it failed. */
+type Fetched = { job?: JobWithMetadata<unknown> } | { err: unknown };
 
 export interface WorkerSettings {
   concurrency: number;
@@ -16,13 +19,16 @@ export interface WorkerSettings {
 
 /**
  * Kiln's own fetch → run → settle → fetch loop over pg-boss, one per concurrency slot. A slot
- * that finishes a job fetches the next one at once (pg-boss's work() would wait out its polling
- * interval); an idle one sleeps until a job is queued (NOTIFY) or its poll comes round.
+ * fetches its next job while the current one is being settled (pg-boss's work() would wait out
+ * its polling interval), so that an accelerator with a backlog is not left idle between jobs;
+ * an idle slot sleeps until a job is queued (NOTIFY) or its poll comes round.
  */
 export class Worker {
   private runners: Runner[] = [];
   private loops: Promise<void>[] = [];
   private stopping = false;
+  /** Aborted when the shutdown grace is over: jobs still in hand go back to the queue. */
+  private handBack = new AbortController();
   private wakers = new Set<() => void>();
   private unlisten: (() => void)[] = [];
   /** Generations this process is running, and what stops each. */
@@ -66,7 +72,7 @@ export class Worker {
     const grace = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)));
     if ((await Promise.race([loops, grace])) === 'late') {
       this.deps.log.warn({ generations: [...this.running.keys()] }, 'shutdown grace over: handing running jobs back to the queue');
-      for (const stop of this.running.values()) stop.abort(Stop.shutdown());
+      this.handBack.abort();
       await loops;
     }
     clearTimeout(timer);
@@ -75,29 +81,45 @@ export class Worker {
   }
 
   private async loop(runner: Runner) {
+    let next: Promise<Fetched> | undefined;
+    const slot: RunSlot = {
+      runner,
+      running: this.running,
+      handBack: this.handBack.signal,
+      settling: () => {
+        if (!this.stopping) next ??= this.fetch();
+      },
+    };
     let failures = 0;
-    while (!this.stopping) {
-      let job: JobWithMetadata<unknown> | undefined;
-      try {
-        [job] = await this.deps.boss.fetch<unknown>(GENERATE_QUEUE, { batchSize: 1, includeMetadata: true, priority: true });
-        failures = 0;
-      } catch (err) {
+    // A job fetched while the last one settled is in hand: it runs even if a stop came meanwhile.
+    while (!this.stopping || next) {
+      const fetched = await (next ?? this.fetch());
+      next = undefined;
+      if ('err' in fetched) {
         failures++;
-        this.deps.log.error({ err }, 'could not fetch jobs');
+        this.deps.log.error({ err: fetched.err }, 'could not fetch jobs');
         await this.sleep(Math.min(30_000, 500 * 2 ** failures));
         continue;
       }
-      if (!job) {
+      failures = 0;
+      if (!fetched.job) {
         await this.sleep(this.settings.pollMs);
         continue;
       }
       try {
-        await runJob(this.deps, runner, job, this.running);
+        await runJob(this.deps, slot, fetched.job);
       } catch (err) {
         // The job stays claimed; pg-boss hands it on when its heartbeat stops.
-        this.deps.log.error({ err, jobId: job.id }, 'job could not be settled');
+        this.deps.log.error({ err, jobId: fetched.job.id }, 'job could not be settled');
       }
     }
+  }
+
+  private fetch(): Promise<Fetched> {
+    return this.deps.boss.fetch<unknown>(GENERATE_QUEUE, { batchSize: 1, includeMetadata: true, priority: true }).then(
+      ([job]) => ({ job }),
+      (err: unknown) => ({ err }),
+    );
   }
 
   private sleep(ms: number): Promise<void> {
