@@ -18,6 +18,31 @@ export interface GenerateRequest {
    * scaling (the meaning of diffusers' `latents=`). Pipelines without latents ignore it.
    */
   latents?: Float32Array;
+  /**
+   * Text conditioning computed elsewhere, used instead of tokenizing and encoding the prompts
+   * (reference checks, folders shipped without text encoders): diffusers' `prompt_embeds`,
+   * `pooled_prompt_embeds` and their negative counterparts, in diffusers' shapes.
+   */
+  embeddings?: PromptEmbeddings;
+  /** SDXL micro-conditioning, as [height, width] and [top, left]; defaults as diffusers'. */
+  originalSize?: [number, number];
+  cropsCoordsTopLeft?: [number, number];
+  targetSize?: [number, number];
+}
+
+/** A float32 tensor in row-major order. */
+export interface Float32Tensor {
+  data: Float32Array;
+  dims: number[];
+}
+
+export interface PromptEmbeddings {
+  /** [1, L, D] */
+  prompt: Float32Tensor;
+  /** [1, P] */
+  pooled?: Float32Tensor;
+  negative?: Float32Tensor;
+  negativePooled?: Float32Tensor;
 }
 
 /** 8-bit RGB, row-major, no padding. */
