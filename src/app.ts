@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { PgBoss } from 'pg-boss';
 import type { DataSource } from 'typeorm';
@@ -8,41 +7,31 @@ import { openDatabase } from './db/data-source.js';
 import { startEmbeddedPostgres } from './db/embedded-postgres.js';
 import { PgListener } from './events/pg-listener.js';
 import { Health } from './health/health.js';
-import { startQueue } from './jobs/queue.js';
+import type { KindDefinition } from './jobs/kind.js';
+import { moveLegacyJobs } from './jobs/legacy-queue.js';
+import { jobPolicy, startQueue } from './jobs/queue.js';
 import { Reconciler } from './jobs/reconciler.js';
+import { pruneWorkers } from './jobs/workers.js';
+import { KINDS } from './kinds/registry.js';
 import { RateLimiter } from './limits/rate-limiter.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/metrics.js';
 import { registerBuiltinModel } from './models/builtin.js';
 import { expireUploads } from './models/uploads.js';
 import { startApi } from './server/api.js';
+import { listen } from './server/listen.js';
 import { createOpsServer } from './server/ops.js';
 import type { Yoga } from './server/yoga.js';
 import { LocalStorage } from './storage/local.js';
 import { S3Storage } from './storage/s3.js';
 import type { Storage } from './storage/storage.js';
+import type { Shared } from './shared.js';
 import { loadUrlSecret } from './storage/url-secret.js';
 import { UrlSigner } from './storage/url-signer.js';
 import { startWorker } from './worker/start.js';
 import type { Worker } from './worker/worker.js';
 
 export const VERSION: string = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
-
-/** What every role shares: made once per process by startKiln, handed to the roles' parts. */
-export interface Shared {
-  config: Config;
-  log: Logger;
-  ds: DataSource;
-  boss: PgBoss;
-  storage: Storage;
-  signer: UrlSigner;
-  listener: PgListener;
-  health: Health;
-  metrics: Metrics;
-  rateLimiter: RateLimiter;
-  /** Live subscriptions, once an API serves them (for metrics). */
-  subscriptions: () => number;
-}
 
 export interface Kiln {
   /** Where the process listens: the API, or a worker's health and metrics. */
@@ -54,11 +43,17 @@ export interface Kiln {
   stop(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** The kinds of work it runs: Kiln's own by default (tests add kinds of their own). */
+  kinds?: readonly KindDefinition[];
+}
+
 /**
  * Starts the parts of Kiln the role asks for, on one shared database and storage: the API
  * (HTTP + WebSocket), the worker, or both. `stop` closes them in the reverse order.
  */
-export async function startKiln(config: Config, log: Logger): Promise<Kiln> {
+export async function startKiln(config: Config, log: Logger, options: StartOptions = {}): Promise<Kiln> {
+  const kinds = options.kinds ?? KINDS;
   const closers: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const close of closers.reverse()) {
@@ -78,7 +73,13 @@ export async function startKiln(config: Config, log: Logger): Promise<Kiln> {
     const signer = new UrlSigner(await loadUrlSecret(config.urls.secret, config.dataDir), config.urls.ttlSeconds);
     const storage = createStorage(config, signer);
     closers.push(async () => storage.close());
-    const boss = await startQueue({ url, applicationName: `kiln-${config.role}-queue`, poolMax: config.worker.concurrency + 4, log });
+    const boss = await startQueue({
+      url,
+      applicationName: `kiln-${config.role}-queue`,
+      poolMax: config.worker.concurrency + 4,
+      queues: kinds.flatMap((k) => k.queues),
+      log,
+    });
     closers.push(() => boss.stop({ graceful: false, close: true }));
     await registerBuiltinModel(ds, storage);
 
@@ -101,12 +102,26 @@ export async function startKiln(config: Config, log: Logger): Promise<Kiln> {
       queueStallSeconds: config.health.queueStallSeconds,
       ...(config.role !== 'api' ? { providers: () => worker?.providers, requestedProviders: config.inference.executionProviders } : {}),
     });
-    const shared: Shared = { config, log, ds, boss, storage, signer, listener, health, metrics, rateLimiter, subscriptions: () => subscriptions() };
+    const defaults = { softTimeoutSeconds: config.jobs.softTimeoutSeconds, hardTimeoutSeconds: config.jobs.hardTimeoutSeconds };
+    const policyOf = (kind: KindDefinition) =>
+      jobPolicy({
+        maxRetries: config.jobs.maxRetries,
+        retryDelayMs: config.jobs.retryDelayMs,
+        // A backstop behind the runner's own hard limit, for a worker process that hangs whole.
+        jobTimeoutSeconds: (kind.timeouts?.(defaults) ?? defaults).hardTimeoutSeconds + 60,
+        heartbeatSeconds: config.worker.heartbeatSeconds,
+      });
+    const shared: Shared = { config, log, ds, boss, storage, signer, listener, health, metrics, rateLimiter, kinds, jobPolicy: policyOf, subscriptions: () => subscriptions() };
 
     const reconciler = new Reconciler(ds, boss, log.child({ component: 'reconciler' }), {
       intervalMs: config.jobs.reconcileIntervalMs,
       graceSeconds: 2,
-      housekeeping: [() => expireUploads(ds, storage, log), () => rateLimiter.prune()],
+      housekeeping: [
+        () => expireUploads(ds, storage, log),
+        () => rateLimiter.prune(),
+        () => pruneWorkers(ds),
+        () => moveLegacyJobs(ds, boss, kinds, policyOf, log),
+      ],
     });
     await reconciler.start();
     closers.push(() => reconciler.stop());
@@ -150,15 +165,5 @@ function createStorage(config: Config, signer: UrlSigner): Storage {
     forcePathStyle: config.storage.forcePathStyle,
     keyPrefix: config.storage.prefix,
     urlTtlSeconds: config.urls.ttlSeconds,
-  });
-}
-
-export function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
   });
 }

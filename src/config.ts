@@ -10,6 +10,10 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
   .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const list = z
+  .string()
+  .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
+  .pipe(z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'must be names of lower-case letters, digits and dashes')).min(1));
 
 /**
  * Every setting Kiln reads, with its default. This schema is the only reader of process.env;
@@ -48,6 +52,12 @@ const envSchema = z.object({
   KILN_WORKER_CONCURRENCY: int(1, 64).default(1),
   /** How often an idle worker looks for jobs when no wake-up notification arrives. */
   KILN_WORKER_POLL_MS: int(50, 60_000).default(1000),
+  /** Kinds of job a worker takes (comma-separated; all by default). */
+  KILN_WORKER_KINDS: list.optional(),
+  /** Pipelines a worker runs, of those its execution providers allow (comma-separated; all by default). */
+  KILN_WORKER_PIPELINES: list.optional(),
+  /** How long a job waits for a worker that has its model loaded before any worker takes it; 0: no affinity. */
+  KILN_AFFINITY_WAIT_S: int(0, 3600).default(30),
   KILN_DEBUG_ERRORS: bool.default(false),
   KILN_MAX_RETRIES: int(0, 100).default(3),
   /** First retry delay; it doubles (with jitter) for each later retry. Whole seconds in effect. */
@@ -88,7 +98,7 @@ const envSchema = z.object({
   KILN_MAX_COST: int(10, 10_000_000).default(20000),
   KILN_WS_MAX_SUBSCRIPTIONS: int(1, 10_000).default(20),
   KILN_WS_KEEPALIVE_S: int(0, 3600).default(12),
-  /** The queue is reported degraded once its oldest pending generation has waited this long. */
+  /** The queue is reported degraded once its oldest pending job has waited this long. */
   KILN_QUEUE_STALL_S: int(1, 86_400).default(600),
 });
 
@@ -115,7 +125,17 @@ export interface Config {
       };
   models: { cacheDir: string; cacheMaxBytes: number; minFreeDiskBytes: number };
   uploads: { maxMultipartBytes: number; maxUploadBytes: number; urlTtlSeconds: number };
-  worker: { concurrency: number; pollMs: number; heartbeatSeconds: number; shutdownGraceMs: number };
+  worker: {
+    concurrency: number;
+    pollMs: number;
+    heartbeatSeconds: number;
+    shutdownGraceMs: number;
+    /** Kinds it takes; undefined: all. */
+    kinds: string[] | undefined;
+    /** Pipelines it runs; undefined: all its providers allow. */
+    pipelines: string[] | undefined;
+    affinityWaitSeconds: number;
+  };
   jobs: {
     maxRetries: number;
     retryDelayMs: number;
@@ -197,6 +217,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
       pollMs: e.KILN_WORKER_POLL_MS,
       heartbeatSeconds: e.KILN_HEARTBEAT_S,
       shutdownGraceMs: e.KILN_SHUTDOWN_GRACE_S * 1000,
+      kinds: e.KILN_WORKER_KINDS,
+      pipelines: e.KILN_WORKER_PIPELINES,
+      affinityWaitSeconds: e.KILN_AFFINITY_WAIT_S,
     },
     jobs: {
       maxRetries: e.KILN_MAX_RETRIES,

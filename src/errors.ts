@@ -32,7 +32,7 @@ export const conflict = (message: string) => new KilnError('CONFLICT', message);
 
 /**
  * Why a job's attempt failed, in words a client may read. `retryable` failures (I/O, storage,
- * a lost worker) are tried again; the others fail the generation at once.
+ * a lost worker) are tried again; the others fail the job at once.
  */
 export class JobFailure extends Error {
   constructor(

@@ -1,15 +1,28 @@
 import { DataSource } from 'typeorm';
 import { migrations } from '../../migrations/index.js';
-import { GenerationAttemptEntity } from './entities/generation-attempt.js';
-import { GenerationEventEntity } from './entities/generation-event.js';
-import { GenerationEntity } from './entities/generation.js';
 import { IdempotencyKeyEntity } from './entities/idempotency-key.js';
-import { ImageEntity } from './entities/image.js';
+import { JobAttemptEntity } from './entities/job-attempt.js';
+import { JobEventEntity } from './entities/job-event.js';
+import { JobModelEntity } from './entities/job-model.js';
+import { JobOutputEntity } from './entities/job-output.js';
+import { JobEntity } from './entities/job.js';
 import { ModelUploadEntity } from './entities/model-upload.js';
-import { RateLimitBucketEntity } from './entities/rate-limit-bucket.js';
 import { ModelEntity } from './entities/model.js';
+import { RateLimitBucketEntity } from './entities/rate-limit-bucket.js';
+import { WorkerEntity } from './entities/worker.js';
 
-export const entities = [ModelEntity, GenerationEntity, GenerationEventEntity, ImageEntity, GenerationAttemptEntity, IdempotencyKeyEntity, ModelUploadEntity, RateLimitBucketEntity];
+export const entities = [
+  ModelEntity,
+  JobEntity,
+  JobModelEntity,
+  JobEventEntity,
+  JobOutputEntity,
+  JobAttemptEntity,
+  IdempotencyKeyEntity,
+  ModelUploadEntity,
+  RateLimitBucketEntity,
+  WorkerEntity,
+];
 
 export interface DataSourceOptions {
   url: string;

@@ -3,11 +3,11 @@
  * receivers read the rows they name.
  */
 export const Channel = {
-  /** A generation event was appended: `{"g": generationId, "s": seq, "st": status}`. */
+  /** A job event was appended: `{"j": jobId, "s": seq, "st": status, "k": kind}`. */
   events: 'kiln_events',
-  /** A generation was deleted: its id. Streams watching it end. */
+  /** A job was deleted: its id. Streams watching it end. */
   deleted: 'kiln_deleted',
-  /** Cancellation was requested for a running generation: its id. */
+  /** Cancellation was requested for a running job: its id. */
   cancel: 'kiln_cancel',
   /** A job was queued: idle workers fetch at once instead of at their next poll. */
   jobs: 'kiln_jobs',
@@ -15,7 +15,8 @@ export const Channel = {
 export type Channel = (typeof Channel)[keyof typeof Channel];
 
 export interface EventHint {
-  g: string;
+  j: string;
   s: number;
   st: string;
+  k: string;
 }

@@ -89,9 +89,14 @@ export class Health {
   private async queue(): Promise<Check> {
     try {
       const stats = await queueStats(this.deps.ds);
-      const details = { pending: stats.pending, running: stats.running, oldestPendingAgeSeconds: stats.oldestPendingAgeSeconds };
+      const details = { pending: stats.pending, running: stats.running, oldestPendingAgeSeconds: stats.oldestPendingAgeSeconds, blocked: stats.blocked };
+      if (stats.blocked.length) {
+        const b = stats.blocked[0]!;
+        const more = stats.blocked.length > 1 ? ` (and ${stats.blocked.length - 1} more queue(s))` : '';
+        return { status: 'degraded', message: `${b.pending} ${b.queue} job(s) wait: ${b.reason}${more}`, details };
+      }
       if ((stats.oldestPendingAgeSeconds ?? 0) > this.deps.queueStallSeconds) {
-        return { status: 'degraded', message: `the oldest pending generation has waited over ${this.deps.queueStallSeconds} s: are workers running?`, details };
+        return { status: 'degraded', message: `the oldest pending job has waited over ${this.deps.queueStallSeconds} s: are workers running?`, details };
       }
       return { status: 'healthy', message: `${stats.pending} pending, ${stats.running} running`, details };
     } catch (err) {

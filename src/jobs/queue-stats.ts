@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { liveWorkers } from './workers.js';
 
 export interface QueueStats {
   pending: number;
@@ -8,10 +9,23 @@ export interface QueueStats {
   cancelled: number;
   oldestPendingAgeSeconds: number | null;
   averageProcessingSeconds: number | null;
+  /** Queues with waiting jobs that no running worker takes, and why. */
+  blocked: BlockedQueue[];
 }
 
-/** Counts by status, how long the oldest pending generation has waited, and recent run times. */
-export async function queueStats(ds: DataSource): Promise<QueueStats> {
+export interface BlockedQueue {
+  queue: string;
+  kind: string;
+  pending: number;
+  oldestPendingAgeSeconds: number;
+  reason: string;
+}
+
+/**
+ * Counts by status (of one kind, or all), how long the oldest pending job has waited, recent run
+ * times, and the queues whose jobs wait for a worker that is not running.
+ */
+export async function queueStats(ds: DataSource, kind?: string | null): Promise<QueueStats> {
   const [row] = await ds.query(
     `SELECT
        count(*) FILTER (WHERE status = 'PENDING')::int AS pending,
@@ -21,9 +35,11 @@ export async function queueStats(ds: DataSource): Promise<QueueStats> {
        count(*) FILTER (WHERE status = 'CANCELLED')::int AS cancelled,
        extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'PENDING'))::float AS oldest_pending_age_seconds,
        (SELECT avg((timing->>'totalMs')::float) / 1000 FROM (
-          SELECT timing FROM generations WHERE status = 'COMPLETED' AND timing ? 'totalMs' ORDER BY completed_at DESC LIMIT 100
+          SELECT timing FROM jobs WHERE status = 'COMPLETED' AND timing ? 'totalMs' AND ($1::text IS NULL OR kind = $1)
+          ORDER BY completed_at DESC LIMIT 100
         ) recent)::float AS average_processing_seconds
-     FROM generations`,
+     FROM jobs WHERE $1::text IS NULL OR kind = $1`,
+    [kind ?? null],
   );
   return {
     pending: row.pending,
@@ -33,5 +49,29 @@ export async function queueStats(ds: DataSource): Promise<QueueStats> {
     cancelled: row.cancelled,
     oldestPendingAgeSeconds: row.oldest_pending_age_seconds,
     averageProcessingSeconds: row.average_processing_seconds,
+    blocked: row.pending > 0 ? await blockedQueues(ds, kind) : [],
   };
+}
+
+async function blockedQueues(ds: DataSource, kind?: string | null): Promise<BlockedQueue[]> {
+  const waiting: { queue: string; kind: string; pending: number; age: number }[] = await ds.query(
+    `SELECT queue, kind, count(*)::int AS pending, extract(epoch FROM now() - min(created_at))::float AS age
+     FROM jobs WHERE status = 'PENDING' AND ($1::text IS NULL OR kind = $1) GROUP BY queue, kind ORDER BY queue`,
+    [kind ?? null],
+  );
+  const workers = await liveWorkers(ds);
+  const served = new Set(workers.flatMap((w) => w.queues));
+  return waiting
+    .filter((w) => !served.has(w.queue))
+    .map((w) => ({
+      queue: w.queue,
+      kind: w.kind,
+      pending: w.pending,
+      oldestPendingAgeSeconds: w.age,
+      reason:
+        workers.length === 0
+          ? 'no worker is running'
+          : `none of the ${workers.length} running worker(s) takes ${w.queue} jobs (they take ${[...served].sort().join(', ') || 'nothing'}): ` +
+            `start one whose KILN_WORKER_KINDS includes ${w.kind} and whose execution providers run what the queue needs`,
+    }));
 }

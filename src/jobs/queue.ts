@@ -3,11 +3,12 @@ import type { EntityManager } from 'typeorm';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 
-export const GENERATE_QUEUE = 'kiln-generate';
+/** A queued job's payload: the row to run. New fields must stay optional: old jobs outlive upgrades. */
+export const jobData = z.object({ jobId: z.uuid() });
+export type JobData = z.infer<typeof jobData>;
 
-/** A generate job's payload. New fields must stay optional: old jobs outlive upgrades. */
-export const generateJobData = z.object({ generationId: z.uuid() });
-export type GenerateJobData = z.infer<typeof generateJobData>;
+/** How long finished pg-boss jobs are kept (Kiln's own rows keep the history). */
+const QUEUE_OPTIONS = { policy: 'standard', deleteAfterSeconds: 7 * 24 * 3600, retentionSeconds: 30 * 24 * 3600 } as const;
 
 export interface JobPolicySettings {
   maxRetries: number;
@@ -41,7 +42,7 @@ export type JobPolicy = ReturnType<typeof jobPolicy>;
  * (see worker/), so pg-boss here is the durable queue: priorities, retries with backoff,
  * heartbeats that hand a dead worker's job to another, and expiry.
  */
-export async function startQueue(s: { url: string; applicationName: string; poolMax: number; log: Logger }): Promise<PgBoss> {
+export async function startQueue(s: { url: string; applicationName: string; poolMax: number; queues: readonly string[]; log: Logger }): Promise<PgBoss> {
   const boss = new PgBoss({
     connectionString: s.url,
     application_name: s.applicationName,
@@ -55,7 +56,7 @@ export async function startQueue(s: { url: string; applicationName: string; pool
   boss.on('error', (err) => s.log.error({ err }, 'queue error'));
   boss.on('warning', (warning) => s.log.warn({ warning }, 'queue warning'));
   await boss.start();
-  await boss.createQueue(GENERATE_QUEUE, { policy: 'standard', deleteAfterSeconds: 7 * 24 * 3600, retentionSeconds: 30 * 24 * 3600 });
+  for (const queue of s.queues) await boss.createQueue(queue, QUEUE_OPTIONS);
   return boss;
 }
 

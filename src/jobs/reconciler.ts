@@ -1,26 +1,25 @@
 import type { PgBoss } from 'pg-boss';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Logger } from '../log.js';
-import { appendEvent } from '../events/event-log.js';
-import { closeLostRuns } from './attempt.js';
-import { GENERATE_QUEUE, inTransaction } from './queue.js';
-import { endGeneration } from './terminal.js';
 import { queryRows } from '../db/sql.js';
+import { closeLostRuns, DEADLINE_PASSED, requeue } from './attempt.js';
+import { inTransaction } from './queue.js';
+import { endJob } from './terminal.js';
 
 export interface ReconcilerOptions {
   intervalMs: number;
   /** Other periodic clean-ups to run with each tick (expired uploads, idle rate-limit buckets). */
   housekeeping: (() => Promise<void>)[];
-  /** How long past its lease's expiry a RUNNING generation is left to its worker. */
+  /** How long past its lease's expiry a RUNNING job is left to its worker. */
   graceSeconds: number;
 }
 
 /**
- * Keeps generations truthful when no worker will: cancels those that missed their deadline in
- * the queue, and settles RUNNING ones whose worker died (pg-boss retries the job, or has given
- * up on it, or it was cancelled meanwhile). Also forgets expired idempotency keys, and
- * runs the housekeeping it is given. Runs at start and then periodically in every
- * process; each change is conditional on what it read, so processes can run it side by side.
+ * Keeps jobs truthful when no worker will: cancels those that missed their deadline in the
+ * queue, and settles RUNNING ones whose worker died (pg-boss retries the job, or has given up on
+ * it, or it was cancelled meanwhile). Also forgets expired idempotency keys, and runs the
+ * housekeeping it is given. Runs at start and then periodically in every process; each change
+ * is conditional on what it read, so processes can run it side by side.
  */
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
@@ -60,66 +59,58 @@ export class Reconciler {
   }
 
   private async expireDeadlines() {
-    const due: { id: string }[] = await this.ds.query(
-      `SELECT id FROM generations WHERE status = 'PENDING' AND started_at IS NULL AND deadline_at < now() LIMIT 100`,
+    const due: { id: string; queue: string }[] = await this.ds.query(
+      `SELECT id, queue FROM jobs WHERE status = 'PENDING' AND started_at IS NULL AND deadline_at < now() LIMIT 100`,
     );
-    for (const { id } of due) {
+    for (const { id, queue } of due) {
       await this.ds.transaction(async (em) => {
         const [still] = await em.query(
-          `SELECT 1 FROM generations WHERE id = $1 AND status = 'PENDING' AND started_at IS NULL AND deadline_at < now() FOR UPDATE`,
+          `SELECT 1 FROM jobs WHERE id = $1 AND status = 'PENDING' AND started_at IS NULL AND deadline_at < now() FOR UPDATE`,
           [id],
         );
         if (!still) return;
-        const ended = await endGeneration(em, id, {
-          status: 'CANCELLED',
-          message: 'Cancelled: not started before its deadline',
-          attempt: 0,
-          error: { code: 'DEADLINE_EXCEEDED', message: 'not started before its deadline', retryable: false },
-        });
-        if (ended) await this.boss.cancel(GENERATE_QUEUE, id, { db: inTransaction(em) });
+        if (await endJob(em, id, { ...DEADLINE_PASSED, attempt: 0 })) await this.boss.cancel(queue, id, { db: inTransaction(em) });
       });
-      this.log.info({ generationId: id }, 'cancelled: deadline passed in the queue');
+      this.log.info({ jobId: id }, 'cancelled: deadline passed in the queue');
     }
   }
 
   private async recoverAbandoned() {
-    const stale: { id: string; lease: number; attempt: number; cancel: boolean }[] = await this.ds.query(
-      `SELECT id, lease, retry_count + 1 AS attempt, cancel_requested_at IS NOT NULL AS cancel FROM generations
+    const stale: Stale[] = await this.ds.query(
+      `SELECT id, queue, lease, retry_count + 1 AS attempt, cancel_requested_at IS NOT NULL AS cancel FROM jobs
        WHERE status = 'RUNNING' AND lease_expires_at < now() - make_interval(secs => $1) LIMIT 100`,
       [this.opts.graceSeconds],
     );
     for (const g of stale) {
-      const [job] = await this.boss.findJobs(GENERATE_QUEUE, { id: g.id });
+      const [job] = await this.boss.findJobs(g.queue, { id: g.id });
       // pg-boss has not yet noticed the missed heartbeat; the job is still its worker's.
       if (job?.state === 'active' && !g.cancel) continue;
       await this.ds.transaction(async (em) => {
         const [still] = await queryRows(
           em,
-          `UPDATE generations SET lease = lease + 1 WHERE id = $1 AND status = 'RUNNING' AND lease = $2 AND lease_expires_at < now() RETURNING id`,
+          `UPDATE jobs SET lease = lease + 1 WHERE id = $1 AND status = 'RUNNING' AND lease = $2 AND lease_expires_at < now() RETURNING id`,
           [g.id, g.lease],
         );
         if (!still) return;
         await closeLostRuns(em, g.id);
         const outcome = await this.settle(em, g, job?.state);
-        this.log.warn({ generationId: g.id, jobState: job?.state ?? 'missing', outcome }, 'recovered a generation whose worker stopped answering');
+        this.log.warn({ jobId: g.id, jobState: job?.state ?? 'missing', outcome }, 'recovered a job whose worker stopped answering');
       });
     }
   }
 
-  private async settle(em: EntityManager, g: { id: string; attempt: number; cancel: boolean }, jobState: string | undefined) {
+  private async settle(em: EntityManager, g: Stale, jobState: string | undefined) {
     const db = inTransaction(em);
     if (g.cancel || jobState === 'cancelled') {
-      await endGeneration(em, g.id, { status: 'CANCELLED', message: 'Cancelled; its worker had stopped answering', attempt: g.attempt });
-      if (jobState !== 'cancelled') await this.boss.cancel(GENERATE_QUEUE, g.id, { db });
+      await endJob(em, g.id, { status: 'CANCELLED', message: 'Cancelled; its worker had stopped answering', attempt: g.attempt });
+      if (jobState !== 'cancelled') await this.boss.cancel(g.queue, g.id, { db });
       return 'cancelled';
     }
     if (jobState === 'retry' || jobState === 'created') {
-      const message = `Attempt ${g.attempt} lost its worker; retrying`;
-      await appendEvent(em, g.id, { step: 'QUEUED', status: 'PENDING', attempt: g.attempt, progress: 0, message });
-      await em.query('UPDATE generations SET lease_expires_at = NULL WHERE id = $1', [g.id]);
+      await requeue(em, g.id, g.attempt, `Attempt ${g.attempt} lost its worker; retrying`);
       return 'retry';
     }
-    await endGeneration(em, g.id, {
+    await endJob(em, g.id, {
       status: 'FAILED',
       message: 'WORKER_LOST: its worker stopped answering and no retries are left',
       attempt: g.attempt,
@@ -127,4 +118,13 @@ export class Reconciler {
     });
     return 'failed';
   }
+}
+
+/** A RUNNING job whose lease ran out. */
+interface Stale {
+  id: string;
+  queue: string;
+  lease: number;
+  attempt: number;
+  cancel: boolean;
 }

@@ -1,9 +1,9 @@
 import type { EntityManager } from 'typeorm';
-import type { GenerationStatus, PipelineStep, Timing } from '../db/entities/generation.js';
+import type { JobStatus, Timing } from '../db/entities/job.js';
 import { appendEvent, type Lease } from '../events/event-log.js';
 
 export interface Ending {
-  status: Extract<GenerationStatus, 'FAILED' | 'CANCELLED'>;
+  status: Extract<JobStatus, 'FAILED' | 'CANCELLED'>;
   message: string;
   /** Which run this ends (0 when none ever started). */
   attempt: number;
@@ -12,21 +12,20 @@ export interface Ending {
 }
 
 /**
- * Ends a generation for good as FAILED or CANCELLED, in the caller's transaction: its terminal
- * event (the last one every stream emits) and its row. With a lease, only while that lease is
- * held; false when it was refused or the generation had already ended.
+ * Ends a job for good as FAILED or CANCELLED, in the caller's transaction: its terminal event
+ * (the last one every stream emits) and its row. With a lease, only while that lease is held;
+ * false when it was refused or the job had already ended.
  */
-export async function endGeneration(em: EntityManager, generationId: string, end: Ending, lease?: Lease): Promise<boolean> {
-  const [row] = await em.query('SELECT status, progress FROM generations WHERE id = $1 FOR UPDATE', [generationId]);
+export async function endJob(em: EntityManager, jobId: string, end: Ending, lease?: Lease): Promise<boolean> {
+  const [row] = await em.query('SELECT status, progress FROM jobs WHERE id = $1 FOR UPDATE', [jobId]);
   if (!row || row.status === 'COMPLETED' || row.status === 'FAILED' || row.status === 'CANCELLED') return false;
-  const step: PipelineStep = end.status;
-  const event = await appendEvent(em, generationId, { step, status: end.status, attempt: end.attempt, progress: row.progress, message: end.message }, lease);
+  const event = await appendEvent(em, jobId, { step: end.status, status: end.status, attempt: end.attempt, progress: row.progress, message: end.message }, lease);
   if (!event) return false;
   await em.query(
-    `UPDATE generations SET completed_at = now(), lease_expires_at = NULL,
+    `UPDATE jobs SET completed_at = now(), lease_expires_at = NULL,
        error_code = $2, error_message = $3, error_retryable = $4, timing = COALESCE($5, timing)
      WHERE id = $1`,
-    [generationId, end.error?.code ?? null, end.error?.message ?? null, end.error?.retryable ?? null, end.timing ? JSON.stringify(end.timing) : null],
+    [jobId, end.error?.code ?? null, end.error?.message ?? null, end.error?.retryable ?? null, end.timing ? JSON.stringify(end.timing) : null],
   );
   return true;
 }

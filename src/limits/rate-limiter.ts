@@ -33,7 +33,7 @@ export class RateLimiter {
     if (this.settings.perMinute <= 0 || this.allowed(client.ip)) return;
     if (cost > this.settings.burst) {
       this.onRefusal();
-      throw new KilnError('RATE_LIMITED', `at most ${this.settings.burst} generations may be submitted at once`, {
+      throw new KilnError('RATE_LIMITED', `at most ${this.settings.burst} jobs may be submitted at once`, {
         retryAfterSeconds: 60,
         http: { status: 429, headers: { 'Retry-After': '60' } },
       });
@@ -54,7 +54,7 @@ export class RateLimiter {
     );
     const retryAfterSeconds = Math.max(1, Math.ceil((cost - (bucket?.tokens ?? 0)) / this.perSecond));
     this.onRefusal();
-    throw new KilnError('RATE_LIMITED', `too many generations submitted; try again in ${retryAfterSeconds} s`, {
+    throw new KilnError('RATE_LIMITED', `too many jobs submitted; try again in ${retryAfterSeconds} s`, {
       retryAfterSeconds,
       // GraphQL over HTTP answers this error with 429 and Retry-After.
       http: { status: 429, headers: { 'Retry-After': String(retryAfterSeconds) } },

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
-import type { Timing } from '../db/entities/generation.js';
+import type { Timing } from '../db/entities/job.js';
 import { type QueueStats, queueStats } from '../jobs/queue-stats.js';
 
 const STEP_FIELDS: [keyof Timing, string][] = [
@@ -21,15 +21,15 @@ export class Metrics {
 
   readonly jobs = new Counter({
     name: 'kiln_jobs_total',
-    help: 'Generation attempts this process ran, by how they ended',
-    labelNames: ['outcome'] as const,
+    help: 'Job attempts this process ran, by kind and how they ended',
+    labelNames: ['kind', 'outcome'] as const,
     registers: [this.registry],
   });
 
   readonly stepSeconds = new Histogram({
     name: 'kiln_step_duration_seconds',
-    help: 'Time spent in each part of a completed generation',
-    labelNames: ['step'] as const,
+    help: 'Time spent in each part of a completed job, by kind',
+    labelNames: ['kind', 'step'] as const,
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
     registers: [this.registry],
   });
@@ -70,8 +70,8 @@ export class Metrics {
       return pending;
     };
     new Gauge({
-      name: 'kiln_generations',
-      help: 'Generations by status (all processes)',
+      name: 'kiln_jobs',
+      help: 'Jobs of every kind by status (all processes)',
       labelNames: ['status'] as const,
       registers: [this.registry],
       async collect() {
@@ -83,7 +83,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'kiln_queue_depth',
-      help: 'Generations waiting to run',
+      help: 'Jobs waiting to run',
       registers: [this.registry],
       async collect() {
         this.set((await stats()).pending);
@@ -91,7 +91,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'kiln_queue_oldest_pending_age_seconds',
-      help: 'How long the oldest pending generation has waited (0 when none)',
+      help: 'How long the oldest pending job has waited (0 when none)',
       registers: [this.registry],
       async collect() {
         this.set((await stats()).oldestPendingAgeSeconds ?? 0);
@@ -99,11 +99,11 @@ export class Metrics {
     });
   }
 
-  /** Records a completed generation's timing. */
-  observeTiming(timing: Timing): void {
+  /** Records a completed job's timing. */
+  observeTiming(kind: string, timing: Timing): void {
     for (const [field, step] of STEP_FIELDS) {
       const ms = timing[field];
-      if (ms !== undefined) this.stepSeconds.observe({ step }, ms / 1000);
+      if (ms !== undefined) this.stepSeconds.observe({ kind, step }, ms / 1000);
     }
   }
 }

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { ModelFile } from '../db/entities/model.js';
-import { buildBuiltinModel, BUILTIN } from '../pipelines/builtin/model-files.js';
-import { BUILTIN_DEFAULT_GUIDANCE } from '../pipelines/builtin/pipeline.js';
+import { buildBuiltinModel, BUILTIN, BUILTIN_DEFAULTS } from '../pipelines/builtin/model-files.js';
+import { builtinModelKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import { folderSha256 } from './content-hash.js';
 
@@ -20,7 +20,7 @@ export async function registerBuiltinModel(ds: DataSource, storage: Storage): Pr
     sha256: crypto.createHash('sha256').update(f.bytes).digest('hex'),
   }));
   const sha256 = folderSha256(files);
-  const storageKey = `models/builtin-v${BUILTIN.version}-${sha256.slice(0, 12)}`;
+  const storageKey = builtinModelKey(BUILTIN.version, sha256);
   for (const [i, f] of built.entries()) {
     const key = `${storageKey}/${f.path}`;
     if ((await storage.stat(key))?.size !== files[i]!.sizeBytes) await storage.put(key, f.bytes);
@@ -40,7 +40,7 @@ export async function registerBuiltinModel(ds: DataSource, storage: Storage): Pr
             JSON.stringify(files),
             files.reduce((n, f) => n + f.sizeBytes, 0),
             sha256,
-            JSON.stringify({ steps: 8, width: 256, height: 256, guidanceScale: BUILTIN_DEFAULT_GUIDANCE }),
+            JSON.stringify(BUILTIN_DEFAULTS),
           ],
         )
       )[0].id;

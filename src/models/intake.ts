@@ -7,9 +7,8 @@ import { pipeline as pipe } from 'node:stream/promises';
 import { type DataSource, IsNull } from 'typeorm';
 import { type Model, ModelEntity, type ModelFile, type ModelKind } from '../db/entities/model.js';
 import { badInput, KilnError } from '../errors.js';
-import { BUILTIN_FILES } from '../pipelines/builtin/model-files.js';
-import { loraTargets } from '../pipelines/registry.js';
-import { inspectStableDiffusionFolder } from '../pipelines/stable-diffusion/model-folder.js';
+import { CatalogError, PIPELINES, pipelineNamed } from '../pipelines/catalog.js';
+import { modelKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import { folderSha256 } from './content-hash.js';
 import { readLoraAdapter } from './lora-adapter.js';
@@ -38,9 +37,6 @@ export function checkModelPath(p: string, field: string): string {
   return p;
 }
 
-/** Where a model's files live in storage. */
-export const modelKey = (id: string) => `models/${id}`;
-
 /** The base model a LoRA names, which decides its pipeline. */
 export async function baseModelFor(ds: DataSource, input: ModelInput, field: string): Promise<Model | undefined> {
   if (input.kind === 'BASE') {
@@ -50,7 +46,7 @@ export async function baseModelFor(ds: DataSource, input: ModelInput, field: str
   if (!input.baseModelId) throw badInput(`${field}.baseModelId`, 'is needed: a LoRA adapter applies to a base model');
   const base = await ds.manager.findOneBy(ModelEntity, { id: input.baseModelId });
   if (!base || base.deletedAt || base.kind !== 'BASE') throw badInput(`${field}.baseModelId`, `names no base model (${input.baseModelId})`);
-  if (!loraTargets[base.pipeline]) throw badInput(`${field}.baseModelId`, `names a ${base.pipeline} model, which takes no LoRA adapters`);
+  if (!pipelineNamed(base.pipeline).loraTargets.length) throw badInput(`${field}.baseModelId`, `names a ${base.pipeline} model, which takes no LoRA adapters`);
   return base;
 }
 
@@ -70,14 +66,18 @@ export async function examineModel(dir: string, paths: string[], input: ModelInp
     return { pipeline: base!.pipeline, defaults: {}, files };
   }
   const index = await readJson(dir, 'model_index.json');
-  if (index?._class_name === 'KilnBuiltinPipeline') {
-    for (const f of [BUILTIN_FILES.textEncoder, BUILTIN_FILES.denoiser]) {
-      if (!paths.includes(f)) throw new ModelFileError(`A built-in-pipeline model needs ${f}.`);
+  // The first pipeline whose layout the folder is in; the last one's refusal says what is missing.
+  let refusal: unknown;
+  for (const pipeline of PIPELINES) {
+    try {
+      const recognised = await pipeline.recognise(dir, paths, index);
+      if (recognised) return { pipeline: pipeline.name, defaults: recognised.defaults, files };
+    } catch (err) {
+      if (err instanceof CatalogError) throw new ModelFileError(err.message);
+      refusal = err;
     }
-    return { pipeline: 'builtin', defaults: {}, files };
   }
-  const folder = await inspectStableDiffusionFolder(dir);
-  return { pipeline: 'stable-diffusion-onnx', defaults: { ...folder.defaults }, files };
+  throw refusal ?? new ModelFileError('The folder is in no layout Kiln runs.');
 }
 
 /** Each file checked for what its kind must be: graphs parsed, weights' headers read, JSON parsed. */

@@ -1,8 +1,12 @@
-import type { LoadedPipeline } from '../pipelines/pipeline.js';
+/** A loaded model of any modality: what it holds in memory, and how to let go of it. */
+export interface Releasable {
+  readonly sizeBytes: number;
+  release(): Promise<void>;
+}
 
 interface Entry {
   key: string;
-  pipeline: LoadedPipeline;
+  pipeline: Releasable;
   users: number;
   lastUsed: number;
 }
@@ -21,7 +25,7 @@ export interface SessionCacheOptions {
  */
 export class SessionCache {
   private entries = new Map<string, Entry>();
-  private loading = new Map<string, Promise<LoadedPipeline>>();
+  private loading = new Map<string, Promise<Releasable>>();
   private timer: NodeJS.Timeout;
 
   constructor(private readonly opts: SessionCacheOptions) {
@@ -29,7 +33,7 @@ export class SessionCache {
   }
 
   /** The pipeline for `key`, loading it on a miss; call `release` when the job is done with it. */
-  async acquire(key: string, load: () => Promise<LoadedPipeline>): Promise<{ pipeline: LoadedPipeline; cached: boolean; release: () => Promise<void> }> {
+  async acquire<T extends Releasable>(key: string, load: () => Promise<T>): Promise<{ pipeline: T; cached: boolean; release: () => Promise<void> }> {
     let entry = this.entries.get(key);
     const cached = entry !== undefined;
     if (!entry) {
@@ -47,7 +51,8 @@ export class SessionCache {
     e.users++;
     e.lastUsed = performance.now();
     return {
-      pipeline: e.pipeline,
+      // What `load` made for this key: every caller of a key loads the same kind of thing.
+      pipeline: e.pipeline as T,
       cached,
       release: async () => {
         e.users--;

@@ -6,7 +6,8 @@ import { badInput, conflict, KilnError, notFound } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Storage, UploadTarget } from '../storage/storage.js';
 import { readableOf } from '../storage/web-stream.js';
-import { baseModelFor, checkModelPath, examineModel, LORA_FILE, type ModelInput, modelKey, registerModel, withLocalCopy } from './intake.js';
+import { modelKey } from '../storage/keys.js';
+import { baseModelFor, checkModelPath, examineModel, LORA_FILE, type ModelInput, registerModel, withLocalCopy } from './intake.js';
 
 export interface UploadDeps {
   ds: DataSource;

@@ -71,7 +71,7 @@ builder.mutationFields((t) => ({
     },
   }),
   deleteModel: t.id({
-    description: 'Deletes a model and its files. CONFLICT while pending or running generations use it, or LoRAs are made for it.',
+    description: 'Deletes a model and its files. CONFLICT while pending or running jobs use it, or LoRAs are made for it.',
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_, { id }, ctx) => {
       if (!isUuid(id)) throw notFound('model', id);

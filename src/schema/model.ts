@@ -1,5 +1,7 @@
 import { type Model, ModelEntity, type ModelFile } from '../db/entities/model.js';
+import { pipelineNamed } from '../pipelines/catalog.js';
 import { builder } from './builder.js';
+import { CapabilitiesRef } from './capabilities.js';
 import { isUuid } from './ids.js';
 import { applyKeyset, keysetConnection } from './pagination.js';
 
@@ -27,6 +29,13 @@ ModelRef.implement({
     name: t.exposeString('name'),
     kind: t.field({ type: ModelKind, resolve: (m) => m.kind }),
     pipeline: t.exposeString('pipeline', { description: 'e.g. "builtin", "stable-diffusion-onnx"' }),
+    modality: t.string({ description: 'What its pipeline makes: "image" or "audio".', resolve: (m) => pipelineNamed(m.pipeline).modality }),
+    capabilities: t.field({
+      type: CapabilitiesRef,
+      nullable: true,
+      description: 'What a base model accepts (null for a LoRA adapter: its base model says).',
+      resolve: (m) => (m.kind === 'BASE' ? pipelineNamed(m.pipeline).capabilities(m.defaults) : null),
+    }),
     baseModel: t.field({
       type: ModelRef,
       nullable: true,
@@ -44,7 +53,7 @@ ModelRef.implement({
       description: 'Its files (none once it was deleted).',
       resolve: (m) => (m.deletedAt ? [] : m.files.map((f) => ({ ...f, storageKey: m.storageKey }))),
     }),
-    deleted: t.boolean({ description: 'Deleted: its files are gone; past generations still name it.', resolve: (m) => m.deletedAt !== null }),
+    deleted: t.boolean({ description: 'Deleted: its files are gone; past jobs still name it.', resolve: (m) => m.deletedAt !== null }),
     downloadUrl: t.string({
       nullable: true,
       description: 'Signed, expiring link to the model when it is a single file (folders: see files).',

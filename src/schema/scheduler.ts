@@ -1,11 +1,8 @@
-import { SCHEDULER_NAMES, type SchedulerName } from '../pipelines/stable-diffusion/schedulers/scheduler-config.js';
+import { allSchedulers } from '../pipelines/catalog.js';
 import { builder } from './builder.js';
 
-/** The diffusion samplers Kiln implements (as diffusers computes them). */
+/** The diffusion samplers Kiln implements (as diffusers computes them), over every pipeline. */
 export const SchedulerEnum = builder.enumType('Scheduler', {
-  values: Object.fromEntries(SCHEDULER_NAMES.map((name) => [name.toUpperCase(), { value: name }])) as Record<
-    Uppercase<SchedulerName>,
-    { value: SchedulerName }
-  >,
+  description: 'A diffusion sampler; which ones a model offers is in its capabilities.',
+  values: Object.fromEntries(allSchedulers().map((name) => [name.toUpperCase(), { value: name }])),
 });
-

@@ -1,9 +1,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { listen, type Shared } from '../app.js';
 import { EventHub } from '../events/event-hub.js';
-import { jobPolicy } from '../jobs/queue.js';
+import type { Shared } from '../shared.js';
 import { ApiKeys } from './clients.js';
+import { listen } from './listen.js';
 import { attachWebSocket } from './ws.js';
 import { buildYoga } from './yoga.js';
 
@@ -12,15 +12,8 @@ export async function startApi(shared: Shared) {
   const { config, ds, boss, storage, log } = shared;
   const hub = new EventHub(ds, shared.listener, log);
   const apiKeys = new ApiKeys(config.apiKeys);
-  const policy = jobPolicy({
-    maxRetries: config.jobs.maxRetries,
-    retryDelayMs: config.jobs.retryDelayMs,
-    // A backstop behind the runner's own hard limit, for a worker process that hangs whole.
-    jobTimeoutSeconds: config.jobs.hardTimeoutSeconds + 60,
-    heartbeatSeconds: config.worker.heartbeatSeconds,
-  });
   const yoga = buildYoga(
-    { config, ds, boss, jobPolicy: policy, storage, hub, apiKeys, rateLimiter: shared.rateLimiter, health: shared.health, log },
+    { config, ds, boss, jobPolicy: shared.jobPolicy, kinds: shared.kinds, storage, hub, apiKeys, rateLimiter: shared.rateLimiter, health: shared.health, log },
     shared.signer,
     { health: shared.health, metrics: shared.metrics },
   );
@@ -40,6 +33,7 @@ export async function startApi(shared: Shared) {
       await ws.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      hub.dispose();
     },
   };
 }

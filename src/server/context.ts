@@ -2,13 +2,14 @@ import type DataLoader from 'dataloader';
 import type { PgBoss } from 'pg-boss';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../config.js';
-import type { GenerationAttempt } from '../db/entities/generation-attempt.js';
-import type { Generation } from '../db/entities/generation.js';
-import type { Image } from '../db/entities/image.js';
+import type { JobAttempt } from '../db/entities/job-attempt.js';
+import type { JobOutput } from '../db/entities/job-output.js';
+import type { Job } from '../db/entities/job.js';
 import type { Model } from '../db/entities/model.js';
 import type { EventHub } from '../events/event-hub.js';
 import type { Health } from '../health/health.js';
 import type { RateLimiter } from '../limits/rate-limiter.js';
+import type { KindDefinition } from '../jobs/kind.js';
 import type { JobPolicy } from '../jobs/queue.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';
@@ -19,8 +20,9 @@ export interface Services {
   config: Config;
   ds: DataSource;
   boss: PgBoss;
-  /** Retry, expiry and heartbeat options every job is sent with. */
-  jobPolicy: JobPolicy;
+  /** Retry, expiry and heartbeat options a job of a kind is sent with. */
+  jobPolicy(kind: KindDefinition): JobPolicy;
+  kinds: readonly KindDefinition[];
   storage: Storage;
   hub: EventHub;
   apiKeys: ApiKeys;
@@ -32,9 +34,9 @@ export interface Services {
 /** Batches per request, never shared between requests (or between a subscription's events). */
 export interface Loaders {
   model: DataLoader<string, Model | undefined>;
-  generation: DataLoader<string, Generation | undefined>;
-  images: DataLoader<string, Image[]>;
-  attempts: DataLoader<string, GenerationAttempt[]>;
+  job: DataLoader<string, Job | undefined>;
+  outputs: DataLoader<string, JobOutput[]>;
+  attempts: DataLoader<string, JobAttempt[]>;
 }
 
 export interface Context {

@@ -1,8 +1,8 @@
 import DataLoader from 'dataloader';
 import { type DataSource, In } from 'typeorm';
-import { GenerationAttemptEntity } from '../db/entities/generation-attempt.js';
-import { GenerationEntity } from '../db/entities/generation.js';
-import { ImageEntity } from '../db/entities/image.js';
+import { JobAttemptEntity } from '../db/entities/job-attempt.js';
+import { JobOutputEntity } from '../db/entities/job-output.js';
+import { JobEntity } from '../db/entities/job.js';
 import { ModelEntity } from '../db/entities/model.js';
 import type { Loaders } from './context.js';
 
@@ -13,17 +13,17 @@ export function createLoaders(ds: DataSource): Loaders {
       const rows = await ds.manager.findBy(ModelEntity, { id: In([...ids]) });
       return ids.map((id) => rows.find((r) => r.id === id));
     }),
-    generation: new DataLoader(async (ids) => {
-      const rows = await ds.manager.findBy(GenerationEntity, { id: In([...ids]) });
+    job: new DataLoader(async (ids) => {
+      const rows = await ds.manager.findBy(JobEntity, { id: In([...ids]) });
       return ids.map((id) => rows.find((r) => r.id === id));
     }),
-    attempts: new DataLoader(async (generationIds) => {
-      const rows = await ds.manager.find(GenerationAttemptEntity, { where: { generationId: In([...generationIds]) }, order: { lease: 'ASC' } });
-      return generationIds.map((id) => rows.filter((r) => r.generationId === id));
+    attempts: new DataLoader(async (jobIds) => {
+      const rows = await ds.manager.find(JobAttemptEntity, { where: { jobId: In([...jobIds]) }, order: { lease: 'ASC' } });
+      return jobIds.map((id) => rows.filter((r) => r.jobId === id));
     }),
-    images: new DataLoader(async (generationIds) => {
-      const rows = await ds.manager.find(ImageEntity, { where: { generationId: In([...generationIds]) }, order: { index: 'ASC' } });
-      return generationIds.map((id) => rows.filter((r) => r.generationId === id));
+    outputs: new DataLoader(async (jobIds) => {
+      const rows = await ds.manager.find(JobOutputEntity, { where: { jobId: In([...jobIds]) }, order: { index: 'ASC' } });
+      return jobIds.map((id) => rows.filter((r) => r.jobId === id));
     }),
   };
 }

@@ -1,17 +1,12 @@
 /**
- * The inference runner: a child process of the worker that loads models and runs pipelines, so
- * a job that hangs in native code can be killed without taking the worker down. It talks to
- * its parent over IPC (runner-protocol.ts) and exits when the parent goes away.
+ * The inference runner: a child process of the worker that loads models and runs kinds' runner
+ * tasks, so a job that hangs in native code can be killed without taking the worker down. It
+ * talks to its parent over IPC (runner-protocol.ts) and exits when the parent goes away.
  */
-import sharp from 'sharp';
-import { KilnError } from '../errors.js';
+import { JobFailure, KilnError } from '../errors.js';
 import { SessionCache } from '../models/session-cache.js';
-import type { RgbImage } from '../pipelines/pipeline.js';
-import { readLoraAdapter } from '../models/lora-adapter.js';
-import { loraPatcher } from '../models/lora-merge.js';
 import { checkProviders } from '../pipelines/onnx/provider-check.js';
-import { loadPipeline, loraTargets, UnknownPipelineError } from '../pipelines/registry.js';
-import type { FromRunner, LoraSpec, RunFailure, RunnerSettings, RunSpec, ToRunner } from './runner-protocol.js';
+import type { FromRunner, RunFailure, RunnerModule, RunnerSettings, RunSpec, ToRunner } from './runner-protocol.js';
 
 let settings: RunnerSettings | undefined;
 /** The providers that passed the check at start: what every session is created with. */
@@ -44,80 +39,34 @@ process.on('disconnect', () => process.exit(0));
 class CancelledError extends Error {
   override name = 'CancelledError';
 }
-class ModelLoadError extends Error {}
-class LoraLoadError extends Error {}
-
-async function loraPatch(pipeline: string, lora: LoraSpec) {
-  const target = loraTargets[pipeline];
-  if (!target) throw new LoraLoadError(`the ${pipeline} pipeline does not take LoRA adapters`);
-  const t0 = performance.now();
-  const adapter = await readLoraAdapter(lora.file).catch((err) => {
-    throw new LoraLoadError(`could not read the LoRA: ${(err as Error).message}`, { cause: err });
-  });
-  return { patcher: loraPatcher(adapter, lora.weight, { file: target }), readMs: performance.now() - t0 };
-}
 
 async function run(spec: RunSpec) {
   const abort = new AbortController();
   running.set(spec.jobId, abort);
-  let release: (() => Promise<void>) | undefined;
   try {
-    const t0 = performance.now();
-    let loraMs = 0;
-    // Each (model, LoRA, weight) has its own session, built from the base weights: LoRAs never stack.
-    const key = spec.lora ? `${spec.model.key}+${spec.lora.key}@${spec.lora.weight}` : spec.model.key;
-    const held = await cache!.acquire(key, async () => {
-      const patch = spec.lora ? await loraPatch(spec.model.pipeline, spec.lora) : undefined;
-      const pipeline = await loadPipeline(spec.model.pipeline, spec.model.dir, {
-        executionProviders: providers,
-        ...(patch ? { graphPatch: patch.patcher } : {}),
-      }).catch((err) => {
-        if (err instanceof KilnError && patch) throw new LoraLoadError(`could not apply the LoRA: ${err.message}`, { cause: err });
-        throw new ModelLoadError(`could not load model: ${(err as Error).message}`, { cause: err });
-      });
-      if (patch) loraMs = patch.readMs + patch.patcher.report().mergeMs;
-      return pipeline;
-    });
-    release = held.release;
-    send({ type: 'loaded', jobId: spec.jobId, loadMs: performance.now() - t0 - loraMs, loraMs, cached: held.cached, cacheBytes: cache!.sizeBytes });
-    abort.signal.throwIfAborted();
-
-    let lastPreview = 0;
-    // Step messages go out in order; one waiting for its preview's PNG holds back the next.
-    let outbox = Promise.resolve();
-    const result = await held.pipeline.generate(spec.request, {
+    const task = (await import(spec.module)) as RunnerModule;
+    const result = await task.runInRunner(spec.input, {
       signal: abort.signal,
-      onStep: ({ index, count, preview }) => {
-        const now = performance.now();
-        const image = spec.previews && (now - lastPreview >= settings!.previewIntervalMs || index === count) ? preview() : undefined;
-        if (image) lastPreview = now;
-        outbox = outbox.then(async () =>
-          send({ type: 'step', jobId: spec.jobId, index, count, ...(image ? { preview: await toDataUrl(image) } : {}) }),
-        );
-      },
+      emit: (name, data) => send({ type: 'event', jobId: spec.jobId, name, data }),
+      cache: cache!,
+      providers,
+      previewIntervalMs: settings!.previewIntervalMs,
     });
-    await outbox;
-    send({ type: 'done', jobId: spec.jobId, images: result.images, encodeMs: result.encodeMs, generateMs: result.generateMs });
+    send({ type: 'done', jobId: spec.jobId, result, warm: cache!.keys, cacheBytes: cache!.sizeBytes });
   } catch (err) {
-    send({ type: 'failed', jobId: spec.jobId, error: describe(err) });
+    send({ type: 'failed', jobId: spec.jobId, error: describe(err), warm: cache!.keys, cacheBytes: cache!.sizeBytes });
   } finally {
     running.delete(spec.jobId);
-    await release?.();
   }
 }
 
 function describe(err: unknown): RunFailure {
   const e = err instanceof Error ? err : new Error(String(err));
   if (e instanceof CancelledError) return { code: 'CANCELLED', message: 'cancelled', retryable: false };
-  if (e instanceof ModelLoadError || e instanceof UnknownPipelineError) return { code: 'MODEL_LOAD_FAILED', message: e.message, retryable: false, stack: e.stack };
-  if (e instanceof LoraLoadError) return { code: 'LORA_LOAD_FAILED', message: e.message, retryable: false, stack: e.stack };
-  // The pipeline refused the request itself (a size or scheduler the model cannot do): trying
+  // A task's own verdict: permanent ones (a model that will not load) keep their stack for the log.
+  if (e instanceof JobFailure) return { code: e.code, message: e.message, retryable: e.retryable, ...(e.retryable ? {} : { stack: e.stack }) };
+  // The pipeline refused the request itself (a size or setting the model cannot do): trying
   // again would be refused again.
   if (e instanceof KilnError) return { code: 'INVALID_REQUEST', message: e.message, retryable: false };
   return { code: 'INFERENCE_FAILED', message: e.message, retryable: true, stack: e.stack };
-}
-
-async function toDataUrl(image: RgbImage): Promise<string> {
-  const png = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer();
-  return `data:image/png;base64,${png.toString('base64')}`;
 }

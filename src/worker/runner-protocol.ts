@@ -1,5 +1,5 @@
+import type { SessionCache } from '../models/session-cache.js';
 import type { ProviderCheck } from '../pipelines/onnx/provider-check.js';
-import type { GeneratedImage, GenerateRequest } from '../pipelines/pipeline.js';
 
 /** Settings the runner process gets from its parent (it reads no environment of its own). */
 export interface RunnerSettings {
@@ -10,27 +10,29 @@ export interface RunnerSettings {
   previewIntervalMs: number;
 }
 
-export interface ModelSpec {
-  /** Identifies the model's bytes (its content hash): the session cache's key. */
-  key: string;
-  pipeline: string;
-  dir: string;
+/**
+ * What a task run in the runner process is lent. A kind's runner module exports
+ * `runInRunner(input, ctx)`; what it returns goes back to the kind's task in the worker.
+ */
+export interface RunnerContext {
+  /** Aborted when the run must stop: it should throw the signal's reason at its next step. */
+  signal: AbortSignal;
+  /** Tells the worker something happened (a model loaded, a step done); delivered in order. */
+  emit(name: string, data: unknown): void;
+  /** Loaded models kept between jobs in this process, under keys the tasks choose. */
+  cache: SessionCache;
+  /** The execution providers that passed the check at start. */
+  providers: string[];
+  previewIntervalMs: number;
 }
 
-export interface LoraSpec {
-  /** The adapter's content hash: with the model's and the weight, the session cache's key. */
-  key: string;
-  /** The adapter's safetensors file on this machine. */
-  file: string;
-  weight: number;
-}
+export type RunnerModule = { runInRunner(input: unknown, ctx: RunnerContext): Promise<unknown> };
 
 export interface RunSpec {
   jobId: string;
-  model: ModelSpec;
-  lora?: LoraSpec;
-  request: GenerateRequest;
-  previews: boolean;
+  /** URL of the module to run (a kind's runner task). */
+  module: string;
+  input: unknown;
 }
 
 export interface RunFailure {
@@ -45,7 +47,7 @@ export type ToRunner = { type: 'init'; settings: RunnerSettings } | { type: 'run
 export type FromRunner =
   /** Started, with the execution providers it found working (and why others did not). */
   | { type: 'ready'; providers: ProviderCheck }
-  | { type: 'loaded'; jobId: string; loadMs: number; loraMs: number; cached: boolean; cacheBytes: number }
-  | { type: 'step'; jobId: string; index: number; count: number; preview?: string }
-  | { type: 'done'; jobId: string; images: GeneratedImage[]; encodeMs: number; generateMs: number }
-  | { type: 'failed'; jobId: string; error: RunFailure };
+  | { type: 'event'; jobId: string; name: string; data: unknown }
+  /** `warm`: the session cache's keys once the run is over, what the next job could reuse. */
+  | { type: 'done'; jobId: string; result: unknown; warm: string[]; cacheBytes: number }
+  | { type: 'failed'; jobId: string; error: RunFailure; warm: string[]; cacheBytes: number };

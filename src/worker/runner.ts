@@ -4,16 +4,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { JobFailure } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ProviderCheck } from '../pipelines/onnx/provider-check.js';
-import type { GeneratedImage } from '../pipelines/pipeline.js';
 import type { FromRunner, RunnerSettings, RunSpec, ToRunner } from './runner-protocol.js';
 
 const ENTRY = fileURLToPath(new URL('./runner-process.ts', import.meta.url));
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
-export interface RunCallbacks {
-  onLoaded(info: { loadMs: number; loraMs: number; cached: boolean; cacheBytes: number }): void;
-  onStep(step: { index: number; count: number; preview?: string }): void;
-}
 
 export interface RunLimits {
   /** Aborting asks the runner to stop at the next step; the promise rejects with the reason. */
@@ -26,16 +21,10 @@ export interface RunLimits {
   cancelGraceMs: number;
 }
 
-export interface RunResult {
-  images: GeneratedImage[];
-  encodeMs: number;
-  generateMs: number;
-}
-
 interface Current {
   jobId: string;
-  callbacks: RunCallbacks;
-  resolve: (r: RunResult) => void;
+  onEvent: (name: string, data: unknown) => void;
+  resolve: (result: unknown) => void;
   reject: (e: unknown) => void;
 }
 
@@ -49,13 +38,17 @@ export class Runner {
   private current: Current | undefined;
   /** What the runner process found at its start; undefined before it first started. */
   providers: ProviderCheck | undefined;
+  /** What its session cache held after the last run: the loaded state a next job could reuse. */
+  warm: string[] = [];
+  cacheBytes = 0;
 
   constructor(
     private readonly settings: RunnerSettings,
     private readonly log: Logger,
   ) {}
 
-  async run(spec: RunSpec, callbacks: RunCallbacks, limits: RunLimits): Promise<RunResult> {
+  /** Runs a task in the runner process; `onEvent` hears what it emits, in order. */
+  async run(spec: RunSpec, onEvent: (name: string, data: unknown) => void, limits: RunLimits): Promise<unknown> {
     if (this.current) throw new Error('runner is busy');
     await this.start();
     const child = this.child!;
@@ -74,10 +67,10 @@ export class Runner {
     };
     const onAbort = () => cancel(limits.signal.reason);
     try {
-      return await new Promise<RunResult>((resolve, reject) => {
+      return await new Promise<unknown>((resolve, reject) => {
         this.current = {
           jobId: spec.jobId,
-          callbacks,
+          onEvent,
           resolve,
           reject: (err) => reject(stopReason ?? err),
         };
@@ -130,6 +123,9 @@ export class Runner {
         if (this.child === child) {
           this.child = undefined;
           this.ready = undefined;
+          // A new process starts with nothing loaded.
+          this.warm = [];
+          this.cacheBytes = 0;
         }
         const failure = new JobFailure('RUNNER_CRASHED', `the inference process exited (${signal ?? `code ${code}`})`, true);
         reject(failure);
@@ -148,18 +144,19 @@ export class Runner {
     const current = this.current;
     if (!current || current.jobId !== m.jobId) return;
     switch (m.type) {
-      case 'loaded':
-        current.callbacks.onLoaded({ loadMs: m.loadMs, loraMs: m.loraMs, cached: m.cached, cacheBytes: m.cacheBytes });
-        break;
-      case 'step':
-        current.callbacks.onStep({ index: m.index, count: m.count, ...(m.preview ? { preview: m.preview } : {}) });
+      case 'event':
+        current.onEvent(m.name, m.data);
         break;
       case 'done':
-        current.resolve({ images: m.images, encodeMs: m.encodeMs, generateMs: m.generateMs });
+        this.warm = m.warm;
+        this.cacheBytes = m.cacheBytes;
+        current.resolve(m.result);
         break;
       case 'failed':
+        this.warm = m.warm;
+        this.cacheBytes = m.cacheBytes;
         current.reject(new JobFailure(m.error.code, m.error.message, m.error.retryable));
-        if (m.error.stack) this.log.error({ jobId: m.jobId, code: m.error.code, stack: m.error.stack }, 'generation failed in the runner');
+        if (m.error.stack) this.log.error({ jobId: m.jobId, code: m.error.code, stack: m.error.stack }, 'job failed in the runner');
         break;
     }
   }

@@ -1,10 +1,14 @@
-import type { Shared } from '../app.js';
+import { ConfigError } from '../config.js';
 import { ModelCache } from '../models/model-cache.js';
+import { runnablePipelines } from '../pipelines/catalog.js';
+import type { Shared } from '../shared.js';
 import { Worker } from './worker.js';
 
 /** The worker: its model cache, its runner processes, and its fetch loops. */
 export async function startWorker(shared: Shared) {
-  const { config, ds, boss, storage, log, metrics } = shared;
+  const { config, ds, boss, storage, log, metrics, kinds } = shared;
+  const unknown = config.worker.kinds?.filter((name) => !kinds.some((k) => k.name === name)) ?? [];
+  if (unknown.length) throw new ConfigError(`Invalid setting KILN_WORKER_KINDS: no kind named ${unknown.join(', ')} (Kiln runs ${kinds.map((k) => k.name).join(', ')})`);
   const modelCache = new ModelCache({
     dir: config.models.cacheDir,
     maxBytes: config.models.cacheMaxBytes,
@@ -19,17 +23,19 @@ export async function startWorker(shared: Shared) {
       boss,
       storage,
       metrics,
+      kinds,
       log: log.child({ component: 'worker' }),
       modelDir: (model, signal) => modelCache.acquire(model, { signal }),
       leaseSeconds: config.worker.heartbeatSeconds,
-      softTimeoutMs: config.jobs.softTimeoutSeconds * 1000,
-      hardTimeoutMs: config.jobs.hardTimeoutSeconds * 1000,
+      timeouts: { softTimeoutSeconds: config.jobs.softTimeoutSeconds, hardTimeoutSeconds: config.jobs.hardTimeoutSeconds },
       cancelGraceMs: 10_000,
     },
     shared.listener,
     {
       concurrency: config.worker.concurrency,
       pollMs: config.worker.pollMs,
+      kinds: config.worker.kinds ?? kinds.map((k) => k.name),
+      affinityWaitSeconds: config.worker.affinityWaitSeconds,
       runner: {
         executionProviders: config.inference.executionProviders,
         sessionCacheBytes: config.inference.sessionCacheBytes,
@@ -39,7 +45,10 @@ export async function startWorker(shared: Shared) {
     },
   );
   try {
-    await worker.start();
+    await worker.start((providers) => ({
+      pipelines: runnablePipelines(providers).filter((p) => !config.worker.pipelines || config.worker.pipelines.includes(p)),
+      trainers: [],
+    }));
   } catch (err) {
     await modelCache.stop();
     throw err;

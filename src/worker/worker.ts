@@ -1,13 +1,17 @@
+import os from 'node:os';
 import type { JobWithMetadata } from 'pg-boss';
 import { Channel } from '../events/channels.js';
 import type { PgListener } from '../events/pg-listener.js';
-import { GENERATE_QUEUE } from '../jobs/queue.js';
+import { affinityOf } from '../jobs/affinity.js';
+import { WORKER_ID } from '../jobs/attempt.js';
+import type { WorkerCapabilities } from '../jobs/kind.js';
+import { removeWorker, reportWorker, WORKER_REPORT_MS } from '../jobs/workers.js';
+import type { ProviderCheck } from '../pipelines/onnx/provider-check.js';
 import { type JobDeps, runJob, type RunSlot, Stop } from './run-job.js';
 import { Runner } from './runner.js';
-import type { ProviderCheck } from '../pipelines/onnx/provider-check.js';
 import type { RunnerSettings } from './runner-protocol.js';
 
-/** What one fetch gave: the next job (none when the queue is empty) or why it failed. */
+/** What one fetch gave: the next job (none when the queues are empty) or why it failed. */
 type Fetched = { job?: JobWithMetadata<unknown> } | { err: unknown };
 
 export interface WorkerSettings {
@@ -15,13 +19,23 @@ export interface WorkerSettings {
   /** How long an idle slot waits for a wake-up before it looks for jobs anyway. */
   pollMs: number;
   runner: RunnerSettings;
+  /** The kinds of job it takes (its KILN_WORKER_KINDS). */
+  kinds: string[];
+  /**
+   * How long a job may wait for a worker that has its model loaded while other workers take
+   * jobs whose model they have; 0 turns affinity off.
+   */
+  affinityWaitSeconds: number;
 }
 
 /**
- * Kiln's own fetch → run → settle → fetch loop over pg-boss, one per concurrency slot. A slot
- * fetches its next job while the current one is being settled (pg-boss's work() would wait out
- * its polling interval), so that an accelerator with a backlog is not left idle between jobs;
- * an idle slot sleeps until a job is queued (NOTIFY) or its poll comes round.
+ * Kiln's own fetch → run → settle → fetch loop over pg-boss, one per concurrency slot, over the
+ * queues of the kinds and pipelines this worker can run. A slot fetches its next job while the
+ * current one is being settled (pg-boss's work() would wait out its polling interval), so an
+ * accelerator with a backlog is not left idle between jobs; an idle slot sleeps until a job is
+ * queued (NOTIFY) or its poll comes round. A slot whose runner has a model loaded takes that
+ * model's jobs first, within the affinity window. The worker reports itself (what it can run,
+ * what it runs, what it has loaded) to the `workers` table every few seconds.
  */
 export class Worker {
   private runners: Runner[] = [];
@@ -31,8 +45,13 @@ export class Worker {
   private handBack = new AbortController();
   private wakers = new Set<() => void>();
   private unlisten: (() => void)[] = [];
-  /** Generations this process is running, and what stops each. */
+  /** Jobs this process is running, and what stops each. */
   private running = new Map<string, AbortController>();
+  /** The models behind each affinity this worker has run, to report what its runners hold. */
+  private modelsByAffinity = new Map<string, string[]>();
+  private reporter: NodeJS.Timeout | undefined;
+  /** The queues it takes jobs from, known once the runners have checked the providers. */
+  queues: string[] = [];
 
   constructor(
     private readonly deps: JobDeps,
@@ -40,18 +59,27 @@ export class Worker {
     private readonly settings: WorkerSettings,
   ) {}
 
-  /** Starts the runner processes (checking the execution providers) and the fetch loops. */
-  async start(): Promise<void> {
+  /** Starts the runner processes (checking the execution providers), then the fetch loops. */
+  async start(capabilitiesFor: (providers: string[]) => WorkerCapabilities): Promise<void> {
+    for (let i = 0; i < this.settings.concurrency; i++) {
+      this.runners.push(new Runner(this.settings.runner, this.deps.log.child({ slot: i })));
+    }
+    try {
+      await Promise.all(this.runners.map((r) => r.start()));
+    } catch (err) {
+      await Promise.all(this.runners.map((r) => r.stop()));
+      throw err;
+    }
+    const capabilities = capabilitiesFor(this.providers?.usable ?? ['cpu']);
+    this.queues = this.deps.kinds.filter((k) => this.settings.kinds.includes(k.name)).flatMap((k) => k.servedQueues(capabilities));
     const wakeAll = () => this.wakers.forEach((w) => w());
     this.unlisten.push(
       this.listener.on(Channel.jobs, wakeAll),
       this.listener.onReconnect(wakeAll),
       this.listener.on(Channel.cancel, (id) => this.running.get(id)?.abort(Stop.cancelled())),
     );
-    for (let i = 0; i < this.settings.concurrency; i++) {
-      this.runners.push(new Runner(this.settings.runner, this.deps.log.child({ slot: i })));
-    }
-    await Promise.all(this.runners.map((r) => r.start()));
+    await this.report();
+    this.reporter = setInterval(() => void this.report(), WORKER_REPORT_MS).unref();
     for (const runner of this.runners) this.loops.push(this.loop(runner));
   }
 
@@ -71,29 +99,33 @@ export class Worker {
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)));
     if ((await Promise.race([loops, grace])) === 'late') {
-      this.deps.log.warn({ generations: [...this.running.keys()] }, 'shutdown grace over: handing running jobs back to the queue');
+      this.deps.log.warn({ jobs: [...this.running.keys()] }, 'shutdown grace over: handing running jobs back to the queue');
       this.handBack.abort();
       await loops;
     }
     clearTimeout(timer);
+    clearInterval(this.reporter);
     this.unlisten.forEach((u) => u());
     await Promise.all(this.runners.map((r) => r.stop()));
+    await removeWorker(this.deps.ds, WORKER_ID).catch((err) => this.deps.log.warn({ err }, 'could not remove this worker\'s row'));
   }
 
   private async loop(runner: Runner) {
     let next: Promise<Fetched> | undefined;
+    let jobModels: string[] = [];
     const slot: RunSlot = {
       runner,
       running: this.running,
       handBack: this.handBack.signal,
       settling: () => {
-        if (!this.stopping) next ??= this.fetch();
+        if (!this.stopping) next ??= this.fetch(runner);
       },
+      usesModels: (ids) => jobModels.push(...ids),
     };
     let failures = 0;
     // A job fetched while the last one settled is in hand: it runs even if a stop came meanwhile.
     while (!this.stopping || next) {
-      const fetched = await (next ?? this.fetch());
+      const fetched = await (next ?? this.fetch(runner));
       next = undefined;
       if ('err' in fetched) {
         failures++;
@@ -106,20 +138,79 @@ export class Worker {
         await this.sleep(this.settings.pollMs);
         continue;
       }
+      jobModels = [];
       try {
         await runJob(this.deps, slot, fetched.job);
       } catch (err) {
         // The job stays claimed; pg-boss hands it on when its heartbeat stops.
         this.deps.log.error({ err, jobId: fetched.job.id }, 'job could not be settled');
       }
+      const group = fetched.job.groupId;
+      if (group && jobModels.length) this.modelsByAffinity.set(group, jobModels);
     }
   }
 
-  private fetch(): Promise<Fetched> {
-    return this.deps.boss.fetch<unknown>(GENERATE_QUEUE, { batchSize: 1, includeMetadata: true, priority: true }).then(
-      ([job]) => ({ job }),
-      (err: unknown) => ({ err }),
+  /** The next job for a slot: one its runner is warm for when affinity allows, else the queues' next. */
+  private async fetch(runner: Runner): Promise<Fetched> {
+    try {
+      const warm = this.settings.affinityWaitSeconds > 0 ? runner.warm.map(affinityOf) : [];
+      const plan = warm.length ? await this.affinityPlan(warm) : undefined;
+      for (const queue of await this.queueOrder()) {
+        const options = { batchSize: 1, includeMetadata: true } as const;
+        if (plan) {
+          const [warmJob] = await this.deps.boss.fetch<unknown>(queue, { ...options, ignoreGroups: plan.skip, minPriority: plan.top });
+          if (warmJob) return { job: warmJob };
+        }
+        const [job] = await this.deps.boss.fetch<unknown>(queue, options);
+        if (job) return { job };
+      }
+      return {};
+    } catch (err) {
+      return { err };
+    }
+  }
+
+  /**
+   * Which waiting jobs a warm slot passes over for now: those of models it has not loaded, as
+   * long as every one of them is younger than the affinity window, and never for a job of lower
+   * priority than the best waiting. Undefined when there is nothing to pass over.
+   */
+  private async affinityPlan(warm: string[]): Promise<{ skip: string[]; top: number } | undefined> {
+    const [row] = await this.deps.ds.query(
+      `WITH p AS (SELECT affinity, priority, created_at FROM jobs WHERE status = 'PENDING' AND queue = ANY($1))
+       SELECT (SELECT max(priority) FROM p) AS top,
+              EXISTS (SELECT 1 FROM p WHERE affinity = ANY($2)) AS warm,
+              ARRAY(SELECT affinity FROM p WHERE affinity IS NOT NULL AND affinity <> ALL($2)
+                    GROUP BY affinity HAVING min(created_at) > now() - make_interval(secs => $3)) AS skip`,
+      [this.queues, warm, this.settings.affinityWaitSeconds],
     );
+    return row.warm && row.skip.length ? { skip: row.skip, top: row.top } : undefined;
+  }
+
+  /** Queues in the order their best waiting job asks; a single queue needs no asking. */
+  private async queueOrder(): Promise<string[]> {
+    if (this.queues.length <= 1) return this.queues;
+    const rows: { queue: string }[] = await this.deps.ds.query(
+      `SELECT queue FROM jobs WHERE status = 'PENDING' AND queue = ANY($1) GROUP BY queue ORDER BY max(priority) DESC, min(created_at)`,
+      [this.queues],
+    );
+    // Queues with nothing pending in Kiln's rows may still hold a retry coming due: they go last.
+    return [...rows.map((r) => r.queue), ...this.queues.filter((q) => !rows.some((r) => r.queue === q))];
+  }
+
+  private async report(): Promise<void> {
+    const warm = new Set(this.runners.flatMap((r) => r.warm.map(affinityOf)));
+    const modelsLoaded = [...new Set([...this.modelsByAffinity].filter(([group]) => warm.has(group)).flatMap(([, ids]) => ids))];
+    await reportWorker(this.deps.ds, {
+      id: WORKER_ID,
+      host: os.hostname(),
+      pid: process.pid,
+      kinds: this.settings.kinds,
+      queues: this.queues,
+      providers: this.providers?.usable ?? [],
+      modelsLoaded,
+      currentJobs: [...this.running.keys()],
+    }).catch((err) => this.deps.log.warn({ err }, 'could not report this worker'));
   }
 
   private sleep(ms: number): Promise<void> {

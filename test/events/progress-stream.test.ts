@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
 import { openDatabase } from '../../src/db/data-source.js';
-import type { GenerationEvent } from '../../src/db/entities/generation-event.js';
+import type { JobEvent } from '../../src/db/entities/job-event.js';
 import { Channel } from '../../src/events/channels.js';
 import { EventHub } from '../../src/events/event-hub.js';
 import { appendEvent } from '../../src/events/event-log.js';
@@ -36,15 +36,14 @@ describe('a generation progress stream', () => {
   async function newGeneration(): Promise<string> {
     const id = crypto.randomUUID();
     await ds.query(
-      `INSERT INTO generations (id, status, current_step, prompt, model_id, num_images, steps, guidance_scale, width, height, seed)
-       VALUES ($1, 'PENDING', 'QUEUED', 'p', $2, 1, 1, 1, 64, 64, 1)`,
-      [id, modelId],
+      `INSERT INTO jobs (id, kind, queue, status, current_step, params) VALUES ($1, 'image', 'image.builtin', 'PENDING', 'QUEUED', $2)`,
+      [id, JSON.stringify({ prompt: 'p', modelId })],
     );
     return id;
   }
   const step = (id: string, i: number) => appendEvent(ds.manager, id, { step: 'GENERATING', status: 'RUNNING', attempt: 1, progress: 0.5, stepIndex: i });
   const finish = (id: string) => appendEvent(ds.manager, id, { step: 'COMPLETED', status: 'COMPLETED', attempt: 1, progress: 1 });
-  async function drain(stream: AsyncIterable<GenerationEvent>) {
+  async function drain(stream: AsyncIterable<JobEvent>) {
     const seqs: number[] = [];
     for await (const e of stream) seqs.push(e.seq);
     return seqs;
@@ -75,7 +74,7 @@ describe('a generation progress stream', () => {
     const id = await newGeneration();
     const stream = drain(progressStream(ds, hub, id, 0));
     await expect.poll(() => hub.size).toBeGreaterThan(0);
-    await ds.query('DELETE FROM generations WHERE id = $1', [id]);
+    await ds.query('DELETE FROM jobs WHERE id = $1', [id]);
     await ds.query(`SELECT pg_notify('${Channel.deleted}', $1)`, [id]);
     expect(await stream).toEqual([]);
   });

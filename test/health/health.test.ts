@@ -56,7 +56,7 @@ describe('health', () => {
       const { generate } = await ok(k.gql(GENERATE, { input: { prompt: 'nobody runs me' } }));
       expect((await get(`${k.url}/health`)).body.checks.queue.status).toBe('healthy');
       // Waiting longer than KILN_QUEUE_STALL_S: backdated, not waited for.
-      await k.kiln.ds.query(`UPDATE generations SET created_at = now() - interval '2 minutes' WHERE id = $1`, [generate.id]);
+      await k.kiln.ds.query(`UPDATE jobs SET created_at = now() - interval '2 minutes' WHERE id = $1`, [generate.id]);
       const { body } = await get(`${k.url}/health`);
       expect(body.status).toBe('degraded');
       expect(body.checks.queue).toMatchObject({ status: 'degraded', details: { pending: 1, oldestPendingAgeSeconds: expect.any(Number) } });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FALLBACK } from '../../src/jobs/estimate.js';
+import { FALLBACK } from '../../src/kinds/image/estimate.js';
 import { ok } from '../support/graphql.js';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { GENERATE_BATCH, GENERATE_WITH_KEY } from '../support/operations.js';
@@ -8,7 +8,7 @@ describe('batches and idempotent submits', () => {
   let k: TestKiln;
   const counts = async () => {
     const [row] = await k.kiln.ds.query(
-      `SELECT (SELECT count(*)::int FROM generations) AS generations, (SELECT count(*)::int FROM pgboss.job WHERE name = 'kiln-generate') AS jobs`,
+      `SELECT (SELECT count(*)::int FROM jobs) AS generations, (SELECT count(*)::int FROM pgboss.job WHERE name LIKE 'image.%') AS jobs`,
     );
     return row as { generations: number; jobs: number };
   };
@@ -52,7 +52,7 @@ describe('batches and idempotent submits', () => {
 
     // History: one finished run of this model, 2 s in all, 1.5 s of which denoising 10 steps at 512².
     await k.kiln.ds.query(
-      `UPDATE generations SET status = 'COMPLETED', completed_at = now(), timing = '{"totalMs": 2000, "generateMs": 1500}'
+      `UPDATE jobs SET status = 'COMPLETED', completed_at = now(), timing = '{"totalMs": 2000, "generateMs": 1500}'
        WHERE id = $1`,
       [first.generateBatch.generations[0].id],
     );
@@ -89,7 +89,7 @@ describe('batches and idempotent submits', () => {
 
   it('counts the queue in queueStats', async () => {
     const { queueStats } = await ok(k.gql(`{ queueStats { pending running completed failed cancelled oldestPendingAgeSeconds averageProcessingSeconds } }`));
-    const [db] = await k.kiln.ds.query(`SELECT count(*) FILTER (WHERE status = 'PENDING')::int AS pending, count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed FROM generations`);
+    const [db] = await k.kiln.ds.query(`SELECT count(*) FILTER (WHERE status = 'PENDING')::int AS pending, count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed FROM jobs`);
     expect(queueStats).toMatchObject({ pending: db.pending, completed: db.completed, running: 0, failed: 0, cancelled: 0 });
     expect(queueStats.oldestPendingAgeSeconds).toBeGreaterThan(0);
     // The one backdated completion above: 2 s.

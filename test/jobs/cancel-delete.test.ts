@@ -24,7 +24,7 @@ describe('cancelling and deleting generations', () => {
 
   const jobState = async (id: string) => (await k.kiln.ds.query(`SELECT state FROM pgboss.job WHERE id = $1`, [id]))[0]?.state;
   const filesOf = async (id: string) =>
-    (await fs.readdir(path.join(k.dataDir, 'storage', 'generations', id), { recursive: true }).catch(() => [] as string[])).filter((f) =>
+    (await fs.readdir(path.join(k.dataDir, 'storage', 'jobs', id), { recursive: true }).catch(() => [] as string[])).filter((f) =>
       f.toString().endsWith('.png'),
     );
 
@@ -82,8 +82,8 @@ describe('cancelling and deleting generations', () => {
     expect((await ok(k.gql(DELETE, { id: generate.id }))).deleteGeneration).toBe(generate.id);
     expect((await ok(k.gql(GENERATION, { id: generate.id }))).generation).toBeNull();
     const [left] = await k.kiln.ds.query(
-      `SELECT (SELECT count(*)::int FROM generation_events WHERE generation_id = $1) AS events,
-              (SELECT count(*)::int FROM images WHERE generation_id = $1) AS images`,
+      `SELECT (SELECT count(*)::int FROM job_events WHERE job_id = $1) AS events,
+              (SELECT count(*)::int FROM job_outputs WHERE job_id = $1) AS images`,
       [generate.id],
     );
     expect(left).toEqual({ events: 0, images: 0 });

@@ -41,7 +41,7 @@ describe('workers that die or stall mid-job', () => {
     await Promise.all(processes.splice(0).map((p) => p.kill('SIGKILL')));
     await Promise.all(others.splice(0).map((k) => k.stop()));
   };
-  const running = async () => (await api.kiln.ds.query(`SELECT count(*)::int AS n FROM generations WHERE status = 'RUNNING'`))[0].n;
+  const running = async () => (await api.kiln.ds.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'RUNNING'`))[0].n;
 
   it('hands a job whose worker was killed (SIGKILL) to another worker, which completes it', async () => {
     await stopWorkers();
@@ -81,11 +81,11 @@ describe('workers that die or stall mid-job', () => {
     // Nothing of attempt 1 landed after attempt 2 began.
     const firstOfSecond = events.findIndex((e) => e.attempt === 2);
     expect(events.slice(firstOfSecond).every((e) => e.attempt === 2)).toBe(true);
-    const rows = await api.kiln.ds.query(`SELECT attempt FROM generation_events WHERE generation_id = $1 ORDER BY seq`, [generate.id]);
+    const rows = await api.kiln.ds.query(`SELECT attempt FROM job_events WHERE job_id = $1 ORDER BY seq`, [generate.id]);
     expect(rows.map((r: { attempt: number }) => r.attempt)).toEqual(events.map((e) => e.attempt));
-    const [image] = await api.kiln.ds.query(`SELECT storage_key FROM images WHERE generation_id = $1`, [generate.id]);
-    const [{ lease }] = await api.kiln.ds.query(`SELECT lease FROM generation_attempts WHERE generation_id = $1 AND attempt = 2`, [generate.id]);
-    expect(image.storage_key).toBe(`generations/${generate.id}/${lease}/0.png`);
+    const [image] = await api.kiln.ds.query(`SELECT storage_key FROM job_outputs WHERE job_id = $1`, [generate.id]);
+    const [{ lease }] = await api.kiln.ds.query(`SELECT lease FROM job_attempts WHERE job_id = $1 AND attempt = 2`, [generate.id]);
+    expect(image.storage_key).toBe(`jobs/${generate.id}/${lease}/0.png`);
     expect(await running()).toBe(0);
   });
 
@@ -97,10 +97,10 @@ describe('workers that die or stall mid-job', () => {
     // jobs on (one back to retry, one failed with no retries left).
     for (const [id, state] of [[retried.generate.id, 'retry'], [spent.generate.id, 'failed']] as const) {
       await api.kiln.ds.query(
-        `UPDATE generations SET status = 'RUNNING', lease = 1, lease_expires_at = now() - interval '1 minute', started_at = now() WHERE id = $1`,
+        `UPDATE jobs SET status = 'RUNNING', lease = 1, lease_expires_at = now() - interval '1 minute', started_at = now() WHERE id = $1`,
         [id],
       );
-      await api.kiln.ds.query(`INSERT INTO generation_attempts (generation_id, lease, attempt, worker) VALUES ($1, 1, 1, 'gone:1')`, [id]);
+      await api.kiln.ds.query(`INSERT INTO job_attempts (job_id, lease, attempt, worker) VALUES ($1, 1, 1, 'gone:1')`, [id]);
       await api.kiln.ds.query(`UPDATE pgboss.job SET state = $2, retry_count = 1 WHERE id = $1`, [id, state]);
     }
     await startWorker();

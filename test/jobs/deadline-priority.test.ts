@@ -17,7 +17,7 @@ describe('deadlines and priorities', () => {
     await api?.stop();
   });
 
-  const backdate = (id: string) => api.kiln.ds.query(`UPDATE generations SET deadline_at = now() - interval '1 second' WHERE id = $1`, [id]);
+  const backdate = (id: string) => api.kiln.ds.query(`UPDATE jobs SET deadline_at = now() - interval '1 second' WHERE id = $1`, [id]);
   const worker = () => startTestKiln({ DATABASE_URL: api.databaseUrl!, KILN_DATA_DIR: api.dataDir, KILN_RECONCILE_INTERVAL_S: '3600' }, ['--role', 'worker']);
 
   it('cancels a generation that was not started before its deadline, without running it', async () => {
@@ -36,7 +36,7 @@ describe('deadlines and priorities', () => {
     const w = await worker();
     for (const id of Object.values(ids)) await collect(client, PROGRESS, { id });
     await w.stop();
-    const rows: { id: string }[] = await api.kiln.ds.query(`SELECT id FROM generations WHERE id = ANY($1) ORDER BY started_at`, [Object.values(ids)]);
+    const rows: { id: string }[] = await api.kiln.ds.query(`SELECT id FROM jobs WHERE id = ANY($1) ORDER BY started_at`, [Object.values(ids)]);
     expect(rows.map((r) => r.id)).toEqual([ids[10], ids[5], ids[0], ids[-5]]);
   });
 });
@@ -49,7 +49,7 @@ describe('a worker taking a job whose deadline passed', () => {
     const client = wsClient(api.url);
     try {
       const { generate } = await ok(api.gql(GENERATE, { input: { prompt: 'too late', deadlineSeconds: 3600 } }));
-      await api.kiln.ds.query(`UPDATE generations SET deadline_at = now() - interval '1 second' WHERE id = $1`, [generate.id]);
+      await api.kiln.ds.query(`UPDATE jobs SET deadline_at = now() - interval '1 second' WHERE id = $1`, [generate.id]);
       const worker = await startTestKiln({ ...env, DATABASE_URL: api.databaseUrl!, KILN_DATA_DIR: api.dataDir }, ['--role', 'worker']);
       const events = (await collect(client, PROGRESS, { id: generate.id })).map(progressOf);
       await worker.stop();

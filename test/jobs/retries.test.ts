@@ -38,7 +38,7 @@ describe('failures and retries', () => {
 
   it('retries a retryable failure after a backoff, then succeeds, keeping each attempt\'s error', async () => {
     const { generate } = await ok(api.gql(GENERATE, { input: { prompt: 'retry me', steps: 2 } }));
-    await block(`generations/${generate.id}/1`); // only the first attempt's folder
+    await block(`jobs/${generate.id}/1`); // only the first attempt's folder
     const { events, generation } = await runToEnd(generate.id);
 
     expect(generation).toMatchObject({ status: 'COMPLETED', retryCount: 1, error: null });
@@ -59,7 +59,7 @@ describe('failures and retries', () => {
 
   it('fails for good once the retries are spent', async () => {
     const { generate } = await ok(api.gql(GENERATE, { input: { prompt: 'never stored', steps: 1 } }));
-    await block(`generations/${generate.id}`); // every attempt's folder
+    await block(`jobs/${generate.id}`); // every attempt's folder
     const { events, generation } = await runToEnd(generate.id);
     expect(generation).toMatchObject({ status: 'FAILED', currentStep: 'FAILED', retryCount: 2, error: { code: 'STORAGE_ERROR', retryable: true } });
     expect(generation.attempts.map((a: { outcome: string }) => a.outcome)).toEqual(['RETRY', 'RETRY', 'FAILED']);

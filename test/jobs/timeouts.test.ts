@@ -30,7 +30,7 @@ describe('time limits on a running job', () => {
     const started = Date.now();
     const events = (await collect(s.client, PROGRESS, { id: generate.id })).map(progressOf);
     const { generation } = await ok(s.k.gql(ATTEMPTS, { id: generate.id }));
-    const files = await fs.readdir(path.join(s.k.dataDir, 'storage', 'generations', generate.id)).catch(() => []);
+    const files = await fs.readdir(path.join(s.k.dataDir, 'storage', 'jobs', generate.id)).catch(() => []);
     return { events, generation, files, seconds: (Date.now() - started) / 1000 };
   };
 

@@ -6,7 +6,7 @@ import { GENERATE } from '../support/operations.js';
 describe('generate refuses input outside the contract', () => {
   let k: TestKiln;
   const count = async () => {
-    const [{ generations }] = await k.kiln.ds.query('SELECT count(*)::int AS generations FROM generations');
+    const [{ generations }] = await k.kiln.ds.query('SELECT count(*)::int AS generations FROM jobs');
     const [{ jobs }] = await k.kiln.ds.query(`SELECT count(*)::int AS jobs FROM pgboss.job`);
     return { generations, jobs };
   };

@@ -45,9 +45,9 @@ describe('a running Kiln, seen from outside', () => {
 
     const operation = await kiln.waitForLog((l) => l.msg === 'graphql operation' && l.requestId === 'req-from-client-1');
     expect(operation).toMatchObject({ operation: 'Generate', errors: 0, level: 30 });
-    const done = await kiln.waitForLog((l) => l.msg === 'generation completed' && l.generationId === data.generate.id);
+    const done = await kiln.waitForLog((l) => l.msg === 'job completed' && l.jobId === data.generate.id);
     expect(done).toMatchObject({ attempt: 1, timing: expect.any(Object) });
-    const workerLines = kiln.logs.filter((l) => l.component === 'worker' && l.generationId === data.generate.id);
+    const workerLines = kiln.logs.filter((l) => l.component === 'worker' && l.jobId === data.generate.id);
     expect(workerLines.length).toBeGreaterThanOrEqual(2);
   });
 
@@ -63,10 +63,10 @@ describe('a running Kiln, seen from outside', () => {
     const res = await fetch(`${kiln.url}/metrics`);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     const metrics = parseMetrics(await res.text());
-    expect(metrics.get('kiln_jobs_total{outcome="completed"}')).toBeGreaterThanOrEqual(1);
-    expect(metrics.get('kiln_step_duration_seconds_count{step="total"}')).toBeGreaterThanOrEqual(1);
-    expect(metrics.get('kiln_step_duration_seconds_count{step="generate"}')).toBeGreaterThanOrEqual(1);
-    expect(metrics.get('kiln_generations{status="COMPLETED"}')).toBeGreaterThanOrEqual(1);
+    expect(metrics.get('kiln_jobs_total{kind="image",outcome="completed"}')).toBeGreaterThanOrEqual(1);
+    expect(metrics.get('kiln_step_duration_seconds_count{kind="image",step="total"}')).toBeGreaterThanOrEqual(1);
+    expect(metrics.get('kiln_step_duration_seconds_count{kind="image",step="generate"}')).toBeGreaterThanOrEqual(1);
+    expect(metrics.get('kiln_jobs{status="COMPLETED"}')).toBeGreaterThanOrEqual(1);
     expect(metrics.has('kiln_queue_depth')).toBe(true);
     expect(metrics.has('kiln_queue_oldest_pending_age_seconds')).toBe(true);
     const sessions = (metrics.get('kiln_cache_requests_total{cache="session",result="hit"}') ?? 0) + (metrics.get('kiln_cache_requests_total{cache="session",result="miss"}') ?? 0);

@@ -17,12 +17,12 @@ describe('a worker with KILN_WORKER_CONCURRENCY=2', () => {
     await Promise.all(ids.map((id) => collect(client, PROGRESS, { id })));
     await client.dispose();
     const rows: { started_at: Date; completed_at: Date }[] = await k.kiln.ds.query(
-      `SELECT started_at, completed_at FROM generations WHERE id = ANY($1) ORDER BY started_at`,
+      `SELECT started_at, completed_at FROM jobs WHERE id = ANY($1) ORDER BY started_at`,
       [ids],
     );
     // The second started before the first ended.
     expect(rows[1]!.started_at.getTime()).toBeLessThan(rows[0]!.completed_at.getTime());
-    const workers: { worker: string }[] = await k.kiln.ds.query(`SELECT worker FROM generation_attempts WHERE generation_id = ANY($1)`, [ids]);
+    const workers: { worker: string }[] = await k.kiln.ds.query(`SELECT worker FROM job_attempts WHERE job_id = ANY($1)`, [ids]);
     expect(workers).toHaveLength(2);
   });
 });

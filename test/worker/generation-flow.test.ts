@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from 'graphql-ws';
-import { readPngText } from '../../src/worker/png-text.js';
+import { readPngText } from '../../src/media/png-text.js';
 import { collect, ok, wsClient } from '../support/graphql.js';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { GENERATE, GENERATION, PROGRESS, type ProgressEvent } from '../support/operations.js';

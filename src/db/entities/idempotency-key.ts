@@ -8,7 +8,7 @@ export interface IdempotencyKey {
   key: string;
   /** Hash of the operation and its input: the same key with another input is a conflict. */
   requestHash: string;
-  generationIds: string[];
+  jobIds: string[];
   createdAt: Date;
   expiresAt: Date;
 }
@@ -20,7 +20,7 @@ export const IdempotencyKeyEntity = new EntitySchema<IdempotencyKey>({
     scope: { type: 'text', primary: true },
     key: { type: 'text', primary: true },
     requestHash: { type: 'text', name: 'request_hash' },
-    generationIds: { type: 'uuid', array: true, name: 'generation_ids', default: () => "'{}'" },
+    jobIds: { type: 'uuid', array: true, name: 'job_ids', default: () => "'{}'" },
     createdAt,
     expiresAt: { type: 'timestamptz', name: 'expires_at' },
   },

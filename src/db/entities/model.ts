@@ -29,7 +29,7 @@ export interface Model {
   /** Pipeline defaults for omitted inputs (steps, guidanceScale, width, height, scheduler). */
   defaults: Record<string, number | string>;
   createdAt: Date;
-  /** Deleted models keep their row (past generations name them) but lose their files. */
+  /** Deleted models keep their row (past jobs name them) but lose their files. */
   deletedAt: Date | null;
 }
 

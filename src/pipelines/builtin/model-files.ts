@@ -24,6 +24,9 @@ export const BUILTIN = {
   hidden: 32,
 } as const;
 
+/** What a generation with the built-in model uses when the request leaves a setting out. */
+export const BUILTIN_DEFAULTS = { steps: 8, width: 256, height: 256, guidanceScale: 7.5 } as const;
+
 export const BUILTIN_FILES = {
   index: 'model_index.json',
   textEncoder: 'text_encoder.onnx',

@@ -5,10 +5,9 @@ import { createSessionOptions } from '../onnx/session-options.js';
 import type { GenerateHooks, GenerateRequest, GenerateResult, GeneratedImage, LoadedPipeline, LoadOptions, RgbImage } from '../pipeline.js';
 import { seedFor } from '../pipeline.js';
 import { SeededRandom } from '../random.js';
-import { BUILTIN, BUILTIN_FILES } from './model-files.js';
+import { BUILTIN, BUILTIN_DEFAULTS, BUILTIN_FILES } from './model-files.js';
 import { builtinTokenIds } from './prompt-tokens.js';
 
-export const BUILTIN_DEFAULT_GUIDANCE = 7.5;
 // Pixels per denoiser run: bounds the activations (pixels × hidden floats) at large sizes.
 const TILE_PIXELS = 512 * 512;
 const PREVIEW_SIZE = 64;
@@ -100,7 +99,7 @@ async function encodePrompt(encoder: ort.InferenceSession, req: GenerateRequest)
   ids.set(builtinTokenIds(req.negativePrompt ?? ''), BUILTIN.tokens);
   const out = await encoder.run({ token_ids: new ort.Tensor('int64', ids, [2, BUILTIN.tokens]) });
   const both = out.prompt_embedding!.data as Float32Array;
-  const push = (req.guidanceScale - 1) / BUILTIN_DEFAULT_GUIDANCE;
+  const push = (req.guidanceScale - 1) / BUILTIN_DEFAULTS.guidanceScale;
   const vector = new Float32Array(BUILTIN.embed);
   for (let i = 0; i < BUILTIN.embed; i++) {
     const pos = both[i]!;

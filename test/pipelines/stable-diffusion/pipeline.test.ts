@@ -5,7 +5,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GenerateRequest, StepReport } from '../../../src/pipelines/pipeline.js';
-import { loadPipeline } from '../../../src/pipelines/registry.js';
+import { loadPipeline } from '../../../src/pipelines/catalog.js';
 import { loadStableDiffusionPipeline, type StableDiffusionPipeline } from '../../../src/pipelines/stable-diffusion/pipeline.js';
 import { SCHEDULER_NAMES } from '../../../src/pipelines/stable-diffusion/schedulers/scheduler-config.js';
 import { type SdFixtureOptions, writeSdFixture } from '../../support/sd-fixtures.js';

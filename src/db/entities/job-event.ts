@@ -1,27 +1,29 @@
 import { EntitySchema } from 'typeorm';
-import type { GenerationStatus, PipelineStep } from './generation.js';
+import type { JobStatus } from './job.js';
 
-/** One step of a generation's pipeline, as every watcher sees it; `seq` is its cursor. */
-export interface GenerationEvent {
-  generationId: string;
+/** One step of a job, as every watcher sees it; `seq` is its cursor. */
+export interface JobEvent {
+  jobId: string;
   seq: number;
   attempt: number;
-  step: PipelineStep;
-  status: GenerationStatus;
+  step: string;
+  status: JobStatus;
   stepIndex: number | null;
   stepCount: number | null;
   progress: number;
   message: string | null;
   etaSeconds: number | null;
   preview: string | null;
+  /** What the kind reports beside the step (a training's loss, a download's bytes). */
+  detail: Record<string, unknown> | null;
   at: Date;
 }
 
-export const GenerationEventEntity = new EntitySchema<GenerationEvent>({
-  name: 'GenerationEvent',
-  tableName: 'generation_events',
+export const JobEventEntity = new EntitySchema<JobEvent>({
+  name: 'JobEvent',
+  tableName: 'job_events',
   columns: {
-    generationId: { type: 'uuid', name: 'generation_id', primary: true },
+    jobId: { type: 'uuid', name: 'job_id', primary: true },
     seq: { type: 'int', primary: true },
     attempt: { type: 'int' },
     step: { type: 'text' },
@@ -32,9 +34,8 @@ export const GenerationEventEntity = new EntitySchema<GenerationEvent>({
     message: { type: 'text', nullable: true },
     etaSeconds: { type: 'double precision', name: 'eta_seconds', nullable: true },
     preview: { type: 'text', nullable: true },
+    detail: { type: 'jsonb', nullable: true },
     at: { type: 'timestamptz', default: () => 'now()' },
   },
-  foreignKeys: [
-    { target: 'Generation', columnNames: ['generationId'], referencedColumnNames: ['id'], onDelete: 'CASCADE', name: 'generation_events_generation_fk' },
-  ],
+  foreignKeys: [{ target: 'Job', columnNames: ['jobId'], referencedColumnNames: ['id'], onDelete: 'CASCADE', name: 'job_events_job_fk' }],
 });

@@ -1,8 +1,8 @@
 import { EntitySchema } from 'typeorm';
 
-/** One run of a generation by one worker, and how it ended. */
-export interface GenerationAttempt {
-  generationId: string;
+/** One run of a job by one worker, and how it ended. */
+export interface JobAttempt {
+  jobId: string;
   /** The lease the worker held: unique per run. */
   lease: number;
   /** 1 for the first run, 2 for the first retry, … */
@@ -17,11 +17,11 @@ export interface GenerationAttempt {
   errorRetryable: boolean | null;
 }
 
-export const GenerationAttemptEntity = new EntitySchema<GenerationAttempt>({
-  name: 'GenerationAttempt',
-  tableName: 'generation_attempts',
+export const JobAttemptEntity = new EntitySchema<JobAttempt>({
+  name: 'JobAttempt',
+  tableName: 'job_attempts',
   columns: {
-    generationId: { type: 'uuid', name: 'generation_id', primary: true },
+    jobId: { type: 'uuid', name: 'job_id', primary: true },
     lease: { type: 'int', primary: true },
     attempt: { type: 'int' },
     worker: { type: 'text' },
@@ -32,7 +32,5 @@ export const GenerationAttemptEntity = new EntitySchema<GenerationAttempt>({
     errorMessage: { type: 'text', name: 'error_message', nullable: true },
     errorRetryable: { type: 'boolean', name: 'error_retryable', nullable: true },
   },
-  foreignKeys: [
-    { target: 'Generation', columnNames: ['generationId'], referencedColumnNames: ['id'], onDelete: 'CASCADE', name: 'generation_attempts_generation_fk' },
-  ],
+  foreignKeys: [{ target: 'Job', columnNames: ['jobId'], referencedColumnNames: ['id'], onDelete: 'CASCADE', name: 'job_attempts_job_fk' }],
 });

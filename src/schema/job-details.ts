@@ -1,27 +1,11 @@
-import type { GenerationAttempt } from '../db/entities/generation-attempt.js';
-import type { Timing } from '../db/entities/generation.js';
-import type { Image } from '../db/entities/image.js';
+import type { JobAttempt } from '../db/entities/job-attempt.js';
+import type { Timing } from '../db/entities/job.js';
 import { builder } from './builder.js';
 
-/** The parts of a generation that are objects of their own: images, timing, errors, attempts. */
-
-export const ImageRef = builder.objectRef<Image>('Image').implement({
-  fields: (t) => ({
-    url: t.string({
-      description: 'Signed link to the image; it expires (KILN_URL_TTL_S).',
-      resolve: (img, _, ctx) => ctx.services.storage.signedUrl(img.storageKey, { baseUrl: ctx.baseUrl }),
-    }),
-    width: t.exposeInt('width'),
-    height: t.exposeInt('height'),
-    bytes: t.exposeInt('bytes'),
-    sha256: t.exposeString('sha256'),
-    seed: t.exposeFloat('seed'),
-    mimeType: t.exposeString('mimeType'),
-  }),
-});
+/** The parts of a job that are objects of their own: timing, errors, attempts. */
 
 export const TimingRef = builder.objectRef<Timing>('Timing').implement({
-  description: 'Where the time went, in milliseconds.',
+  description: 'Where the time went, in milliseconds (each kind fills the parts it has).',
   fields: (t) => ({
     modelLoadMs: t.exposeFloat('modelLoadMs', { nullable: true }),
     loraLoadMs: t.exposeFloat('loraLoadMs', { nullable: true }),
@@ -39,6 +23,7 @@ export interface ErrorShape {
 }
 
 export const GenerationErrorRef = builder.objectRef<ErrorShape>('GenerationError').implement({
+  description: "Why a job (of any kind) failed: its last attempt's error.",
   fields: (t) => ({
     code: t.exposeString('code'),
     message: t.exposeString('message'),
@@ -46,8 +31,8 @@ export const GenerationErrorRef = builder.objectRef<ErrorShape>('GenerationError
   }),
 });
 
-export const GenerationAttemptRef = builder.objectRef<GenerationAttempt>('GenerationAttempt').implement({
-  description: 'One run of a generation by one worker.',
+export const GenerationAttemptRef = builder.objectRef<JobAttempt>('GenerationAttempt').implement({
+  description: 'One run of a job by one worker.',
   fields: (t) => ({
     attempt: t.exposeInt('attempt', { description: '1 for the first run, 2 for the first retry, …' }),
     worker: t.exposeString('worker', { description: 'host:pid of the worker process' }),

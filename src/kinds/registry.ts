@@ -1,0 +1,5 @@
+import type { KindDefinition } from '../jobs/kind.js';
+import { imageKind } from './image/kind.js';
+
+/** Every kind of work Kiln runs: a kind is a folder beside this file and one line here. */
+export const KINDS: readonly KindDefinition[] = [imageKind];

@@ -1,0 +1,79 @@
+import { BUILTIN_DEFAULTS, BUILTIN_FILES } from './builtin/model-files.js';
+import { type Capabilities, imageCapabilities, type ModelDefaults, type Modality } from './capabilities.js';
+import type { LoadedPipeline, LoadOptions } from './pipeline.js';
+import { inspectStableDiffusionFolder } from './stable-diffusion/model-folder.js';
+import { SCHEDULER_NAMES } from './stable-diffusion/schedulers/scheduler-config.js';
+
+export type PipelineLoader = (dir: string, options: LoadOptions) => Promise<LoadedPipeline>;
+
+/**
+ * A pipeline as the rest of Kiln sees it, without loading it: the API checks requests against
+ * its capabilities, intake recognises its folders, workers advertise it, and only the runner
+ * process calls `load` (which brings in onnxruntime).
+ */
+export interface PipelineDeclaration {
+  name: string;
+  modality: Modality;
+  /** What a model of this pipeline accepts, given the defaults intake recorded for it. */
+  capabilities(defaults: ModelDefaults): Capabilities;
+  /** Execution providers it can run on, when not every one (a worker without them does not take its jobs). */
+  runsOn?: string[];
+  /** The graph files LoRA adapters merge into; empty when it takes none. */
+  loraTargets: string[];
+  /**
+   * Whether the folder is one of this pipeline's layouts: its defaults when it is, undefined
+   * when it is not. A folder in its layout but broken is refused with a KilnError saying why.
+   */
+  recognise(dir: string, paths: string[], index: Record<string, unknown> | undefined): Promise<{ defaults: ModelDefaults } | undefined>;
+  load(): Promise<PipelineLoader>;
+}
+
+const builtin: PipelineDeclaration = {
+  name: 'builtin',
+  modality: 'image',
+  capabilities: (d) => imageCapabilities({ ...BUILTIN_DEFAULTS, ...d }, { lora: true }),
+  loraTargets: [BUILTIN_FILES.denoiser],
+  async recognise(_dir, paths, index) {
+    if (index?._class_name !== 'KilnBuiltinPipeline') return undefined;
+    const missing = [BUILTIN_FILES.textEncoder, BUILTIN_FILES.denoiser].filter((f) => !paths.includes(f));
+    if (missing.length) throw new CatalogError(`A built-in-pipeline model needs ${missing.join(' and ')}.`);
+    return { defaults: {} };
+  },
+  load: async () => (await import('./builtin/pipeline.js')).loadBuiltinPipeline,
+};
+
+const stableDiffusion: PipelineDeclaration = {
+  name: 'stable-diffusion-onnx',
+  modality: 'image',
+  capabilities: (d) => imageCapabilities(d, { lora: true, schedulers: [...SCHEDULER_NAMES] }),
+  loraTargets: ['unet/model.onnx'],
+  async recognise(dir) {
+    return { defaults: { ...(await inspectStableDiffusionFolder(dir)).defaults } };
+  },
+  load: async () => (await import('./stable-diffusion/pipeline.js')).loadStableDiffusionPipeline,
+};
+
+/** Every pipeline, in the order intake tries them on a folder (the most specific layouts first). */
+export const PIPELINES: readonly PipelineDeclaration[] = [builtin, stableDiffusion];
+
+export class CatalogError extends Error {}
+
+export class UnknownPipelineError extends Error {}
+
+export function pipelineNamed(name: string): PipelineDeclaration {
+  const found = PIPELINES.find((p) => p.name === name);
+  if (!found) throw new UnknownPipelineError(`no pipeline named ${JSON.stringify(name)} (known: ${PIPELINES.map((p) => p.name).join(', ')})`);
+  return found;
+}
+
+/** The pipelines a worker with these execution providers can run. */
+export const runnablePipelines = (providers: string[]): string[] =>
+  PIPELINES.filter((p) => !p.runsOn || p.runsOn.some((x) => providers.includes(x))).map((p) => p.name);
+
+/** Every scheduler some pipeline offers, for the API's enum. */
+export const allSchedulers = (): string[] => [...new Set(PIPELINES.flatMap((p) => { const c = p.capabilities({}); return c.modality === 'image' ? c.schedulers : []; }))];
+
+/** Loads the model in `dir` with the named pipeline (in the runner process). */
+export async function loadPipeline(name: string, dir: string, options: LoadOptions): Promise<LoadedPipeline> {
+  return (await pipelineNamed(name).load())(dir, options);
+}

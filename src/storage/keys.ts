@@ -1,0 +1,16 @@
+/**
+ * Every storage key Kiln makes, by what it holds: the layout of the store is decided here and
+ * nowhere else. Client-supplied names never become keys.
+ */
+
+/** All of a job's files; each attempt writes under a folder of its own inside. */
+export const jobKey = (jobId: string) => `jobs/${jobId}`;
+
+/** Where one attempt of a job writes: per lease, so a retry never reuses a key. */
+export const attemptKey = (jobId: string, lease: number) => `${jobKey(jobId)}/${lease}`;
+
+/** A model's folder (uploads land here too, under the id the model will have). */
+export const modelKey = (modelId: string) => `models/${modelId}`;
+
+/** The built-in model's folder: by version and content, so installs of different versions never clash. */
+export const builtinModelKey = (version: number, sha256: string) => `models/builtin-v${version}-${sha256.slice(0, 12)}`;
