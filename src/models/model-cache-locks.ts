@@ -7,16 +7,22 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 /**
  * Cross-process locks and use markers for the model cache: small files naming their holder,
- * refreshed (mtime) while held. A file is dead when its holder is a process of this host that no
- * longer runs, or when nobody refreshed it for `staleMs` (a holder on another host sharing the
- * folder, a reused pid, a frozen process). So a killed holder's lock is taken over at once by
- * the next process on the same host, and within `staleMs` in any case.
+ * refreshed (mtime) while held. A holder on this host is judged by its process, never by the
+ * file's age: alive (the pid runs, and started when the holder says, so a reused pid does not
+ * count) or dead, whatever a starved CPU did to its refreshes. Only a holder that cannot be seen
+ * that way (one on another host sharing the folder, or a process of this host that is stopped)
+ * is judged by its refreshes, dead once nobody refreshed the file for `staleMs`; such a holder
+ * may wake after its lock was taken over, so it is fenced: `FileLock.assertHeld` before each
+ * step that must not run twice at once. A killed holder's lock is taken over at once by the next
+ * process on the same host.
  */
 
 /** Who holds a lock or marker. `bytes`: the size a fetch holding a model lock is bringing in. */
 export interface Holder {
   host: string;
   pid: number;
+  /** When the process started (clock ticks since boot, where /proc tells): the pid and this name one process. */
+  started?: string;
   token: string;
   bytes?: number;
 }
@@ -45,6 +51,32 @@ function pidRuns(pid: number): boolean {
   }
 }
 
+/** A process of this host as /proc shows it: its state letter and start time; undefined where /proc cannot tell. */
+function procStat(pid: number): { state: string; started: string } | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may hold spaces and parentheses: the fields after it follow the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0]!, started: fields[19]! };
+  } catch {
+    return undefined;
+  }
+}
+
+const STARTED = procStat(process.pid)?.started;
+
+/**
+ * Whether a holder on this host is alive: 'yes', 'no', or 'unknown' for a stopped process
+ * (SIGSTOP, a debugger), which may never wake.
+ */
+function localHolderAlive(holder: Holder): 'yes' | 'no' | 'unknown' {
+  if (!pidRuns(holder.pid)) return 'no';
+  const proc = procStat(holder.pid);
+  if (!proc) return 'yes';
+  if (holder.started !== undefined && proc.started !== holder.started) return 'no';
+  return proc.state === 'T' || proc.state === 't' ? 'unknown' : 'yes';
+}
+
 /** The state of a lock or marker file; undefined when there is none. */
 export async function inspect(file: string, staleMs: number): Promise<HolderState | undefined> {
   let fh: fsp.FileHandle;
@@ -61,7 +93,10 @@ export async function inspect(file: string, staleMs: number): Promise<HolderStat
     let live = Date.now() - stat.mtimeMs < staleMs;
     if (holder?.host === HOST) {
       if (holder.pid === process.pid) live = ours.has(holder.token);
-      else if (!pidRuns(holder.pid)) live = false;
+      else {
+        const alive = localHolderAlive(holder);
+        if (alive !== 'unknown') live = alive === 'yes';
+      }
     }
     return { holder, live, raw, ino: stat.ino };
   } finally {
@@ -80,7 +115,7 @@ function parseHolder(raw: string): Holder | undefined {
 }
 
 function holderOf(extra: { bytes?: number } = {}): Holder {
-  return { host: HOST, pid: process.pid, token: newToken(), ...extra };
+  return { host: HOST, pid: process.pid, ...(STARTED ? { started: STARTED } : {}), token: newToken(), ...extra };
 }
 
 /** Creates `file` holding `holder`; false when it exists already. */
@@ -118,6 +153,11 @@ async function breakDead(file: string, judged: HolderState): Promise<void> {
   const moved = await inspect(aside, Infinity);
   if (moved && (moved.ino !== judged.ino || moved.raw !== judged.raw)) await fsp.link(aside, file).catch(() => undefined);
   await fsp.rm(aside, { force: true });
+}
+
+/** A lock this process held was taken over while it was not looking (it was stopped, or too slow on a shared folder). */
+export class LockLost extends Error {
+  override name = 'LockLost';
 }
 
 export interface LockOptions {
@@ -178,6 +218,15 @@ export class FileLock {
       await delay(pause, undefined, { signal: opts.signal });
       pause = Math.min(pause * 2, 250);
     }
+  }
+
+  /**
+   * Throws LockLost unless the file still names this lock: called before a step that must not
+   * run beside another holder's (this process may have been stopped, and its lock taken over).
+   */
+  async assertHeld(): Promise<void> {
+    const state = await inspect(this.file, Infinity);
+    if (this.released || state?.holder?.token !== this.holder.token) throw new LockLost(`the lock ${this.file} was taken over by another process`);
   }
 
   private async refresh() {

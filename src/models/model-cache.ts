@@ -96,8 +96,9 @@ export class ModelCache {
     for (const dir of [layout.dir, layout.locks, layout.inUse, layout.trash]) await fs.mkdir(dir, { recursive: true });
     const cacheLock = await this.lockCache();
     try {
+      await cacheLock.assertHeld();
       await fs.rm(layout.trash, { recursive: true, force: true });
-      await fs.mkdir(layout.trash);
+      await fs.mkdir(layout.trash, { recursive: true });
       for (const name of await fs.readdir(layout.locks)) {
         const file = path.join(layout.locks, name);
         // Dead locks a breaker set aside and did not get to remove (it was killed).
@@ -194,6 +195,7 @@ export class ModelCache {
       const missingBytes = missing.reduce((n, f) => n + f.sizeBytes, 0);
       const cacheLock = await this.lockCache(signal);
       try {
+        await cacheLock.assertHeld();
         await makeRoom(layout, this.limits, { sha256: sha, sizeBytes, missingBytes }, log);
       } finally {
         await cacheLock.release();
@@ -208,6 +210,8 @@ export class ModelCache {
         });
       }
       await fs.mkdir(dir, { recursive: true });
+      // What this fetch brought in is only a hit for others if no one else fetched beside it.
+      await lock.assertHeld();
       await this.writeRecord(model, sizeBytes);
       log.info({ files: missing.length, bytes: missingBytes, ms: Math.round(performance.now() - started) }, 'model downloaded into the cache');
       return true;
