@@ -71,7 +71,7 @@ const envSchema = z.object({
     .default('cpu')
     .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
     .pipe(z.array(z.enum(['cpu', 'webgpu', 'cuda'])).min(1)),
-  KILN_SESSION_CACHE_MB: int(1, 1_048_576).default(8192),
+  KILN_SESSION_CACHE_MB: z.coerce.number().positive().max(1_048_576).default(8192),
   KILN_MODEL_KEEP_ALIVE_MIN: z.coerce.number().min(0).default(30),
   KILN_PREVIEW_INTERVAL_MS: int(0, 60_000).default(250),
   /** On SIGTERM, how long running jobs may take to finish before they go back to the queue. */

@@ -24,4 +24,43 @@ describe('migrations', () => {
     await ds.runMigrations({ transaction: 'all' });
     expect(await pendingSchemaChanges(ds)).toEqual({ up: [], down: [] });
   });
+
+  it('carry the generations made before kinds over as image jobs, with their models, events, attempts and images', async () => {
+    await ds.undoLastMigration({ transaction: 'all' });
+    const [{ id: modelId }] = await ds.query(
+      `INSERT INTO models (name, kind, pipeline, storage_key, files, size_bytes, sha256) VALUES ('m', 'BASE', 'builtin', 'k', '[]', 0, 'abc') RETURNING id`,
+    );
+    const [{ id: loraId }] = await ds.query(
+      `INSERT INTO models (name, kind, pipeline, base_model_id, storage_key, files, size_bytes, sha256) VALUES ('l', 'LORA', 'builtin', $1, 'k2', '[]', 0, 'def') RETURNING id`,
+      [modelId],
+    );
+    const [{ id }] = await ds.query(
+      `INSERT INTO generations (status, current_step, prompt, negative_prompt, model_id, lora_id, lora_weight, num_images, steps, guidance_scale, width, height, seed, scheduler, event_seq)
+       VALUES ('COMPLETED', 'COMPLETED', 'a fox', 'blur', $1, $2, 0.8, 1, 8, 7.5, 256, 192, 42, 'euler', 1) RETURNING id`,
+      [modelId, loraId],
+    );
+    await ds.query(`INSERT INTO generation_events (generation_id, seq, attempt, step, status, progress) VALUES ($1, 1, 1, 'COMPLETED', 'COMPLETED', 1)`, [id]);
+    await ds.query(`INSERT INTO generation_attempts (generation_id, lease, attempt, worker, outcome) VALUES ($1, 1, 1, 'w', 'COMPLETED')`, [id]);
+    await ds.query(`INSERT INTO images (generation_id, index, storage_key, width, height, bytes, sha256, seed, mime_type) VALUES ($1, 0, 'generations/x/1/0.png', 256, 192, 10, 'f', 42, 'image/png')`, [id]);
+    await ds.runMigrations({ transaction: 'all' });
+
+    const [job] = await ds.query('SELECT kind, queue, status, params FROM jobs WHERE id = $1', [id]);
+    expect(job).toEqual({
+      kind: 'image',
+      queue: 'image.builtin',
+      status: 'COMPLETED',
+      params: { prompt: 'a fox', negativePrompt: 'blur', modelId, loraId, loraWeight: 0.8, numImages: 1, steps: 8, guidanceScale: 7.5, width: 256, height: 192, seed: 42, previews: true, scheduler: 'euler' },
+    });
+    expect(await ds.query('SELECT role, model_id FROM job_models WHERE job_id = $1 ORDER BY role', [id])).toEqual([
+      { role: 'lora', model_id: loraId },
+      { role: 'model', model_id: modelId },
+    ]);
+    expect(await ds.query('SELECT media_type, storage_key, metadata FROM job_outputs WHERE job_id = $1', [id])).toEqual([
+      { media_type: 'image', storage_key: 'generations/x/1/0.png', metadata: { width: 256, height: 192, seed: 42 } },
+    ]);
+    expect(await ds.query('SELECT count(*)::int AS n FROM job_events WHERE job_id = $1', [id])).toEqual([{ n: 1 }]);
+    expect(await ds.query('SELECT outcome FROM job_attempts WHERE job_id = $1', [id])).toEqual([{ outcome: 'COMPLETED' }]);
+    // The models now in use by a job cannot be deleted from under it.
+    await expect(ds.query('DELETE FROM models WHERE id = $1', [loraId])).rejects.toThrow(/job_models_model_fk/);
+  });
 });

@@ -63,6 +63,42 @@ describe('generate refuses input outside the contract', () => {
     }
   });
 
+  it("refuses at submit what the model's pipeline does not accept, naming the field, and writes nothing", async () => {
+    const before = await count();
+    // The built-in model has a sampler of its own: it offers no schedulers to choose from.
+    const res = await k.gql(GENERATE, { input: { ...ok, scheduler: 'DDIM' } });
+    expect(res.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.scheduler' });
+    expect(res.errors![0]!.message).toBe('input.scheduler cannot be chosen for model "kiln-builtin" (builtin), which has a sampler of its own');
+    const batch = await k.gql(`mutation($inputs: [GenerateInput!]!) { generateBatch(inputs: $inputs) { estimatedTotalSeconds } }`, {
+      inputs: [ok, { ...ok, scheduler: 'EULER' }],
+    });
+    expect(batch.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'inputs.1.scheduler' });
+    expect(await count()).toEqual(before);
+  });
+
+  it("tells clients what each model accepts, for a form to be built from", async () => {
+    const { data } = await k.gql(`{ models(kind: BASE) { edges { node { name modality capabilities { __typename ... on ImageCapabilities {
+      schedulers defaultScheduler maxImages negativePrompt lora steps { min max default } guidanceScale { min max default }
+      width { min max default multipleOf } height { default } } } } } } }`);
+    const builtin = data.models.edges.map((e: { node: unknown }) => e.node).find((m: { name: string }) => m.name === 'kiln-builtin');
+    expect(builtin).toEqual({
+      name: 'kiln-builtin',
+      modality: 'image',
+      capabilities: {
+        __typename: 'ImageCapabilities',
+        schedulers: [],
+        defaultScheduler: null,
+        maxImages: 4,
+        negativePrompt: true,
+        lora: true,
+        steps: { min: 1, max: 150, default: 8 },
+        guidanceScale: { min: 0, max: 30, default: 7.5 },
+        width: { min: 64, max: 2048, default: 256, multipleOf: 8 },
+        height: { default: 256 },
+      },
+    });
+  });
+
   it('accepts the limits themselves and fills in the model defaults', async () => {
     const res = await k.gql(GENERATE, {
       input: { prompt: `  ${'z'.repeat(500)}  `, width: 64, height: 2048, steps: 150, numImages: 4, guidanceScale: 30, seed: 4294967295 },

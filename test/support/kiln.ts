@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type Kiln, startKiln } from '../../src/app.js';
+import { type Kiln, type StartOptions, startKiln } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { createTestDatabase } from './database.js';
@@ -20,7 +20,11 @@ export interface TestKiln {
  * Starts Kiln (API and worker in one process by default) on a fresh test database and a
  * temporary data folder. Settings default to fast test values and can be overridden.
  */
-export async function startTestKiln(env: Record<string, string> = {}, args: string[] = [], opts: { embeddedPostgres?: boolean } = {}): Promise<TestKiln> {
+export async function startTestKiln(
+  env: Record<string, string> = {},
+  args: string[] = [],
+  opts: { embeddedPostgres?: boolean } & StartOptions = {},
+): Promise<TestKiln> {
   const dataDir = env.KILN_DATA_DIR ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-test-')));
   // The embedded server runs as the postgres user, which must be able to reach the data folder.
   await fs.chmod(dataDir, 0o755);
@@ -39,7 +43,7 @@ export async function startTestKiln(env: Record<string, string> = {}, args: stri
     },
     args,
   );
-  const kiln = await startKiln(config, createLogger(config.logLevel));
+  const kiln = await startKiln(config, createLogger(config.logLevel), opts.kinds ? { kinds: opts.kinds } : {});
   const url = kiln.url ?? '';
   return {
     kiln,
