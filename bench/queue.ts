@@ -41,7 +41,7 @@ const batch = (n: number) =>
   );
 const waitDone = async (ids: string[]) => {
   for (;;) {
-    const [{ n }] = await kiln.ds.query(`SELECT count(*)::int AS n FROM generations WHERE id = ANY($1) AND status IN ('COMPLETED','FAILED','CANCELLED')`, [ids]);
+    const [{ n }] = await kiln.ds.query(`SELECT count(*)::int AS n FROM jobs WHERE id = ANY($1) AND status IN ('COMPLETED','FAILED','CANCELLED')`, [ids]);
     if (n === ids.length) return;
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -61,7 +61,7 @@ for (let i = 0; i < N; i++) {
   const id = await generate();
   const answered = Date.now();
   await waitDone([id]);
-  const [row] = await kiln.ds.query(`SELECT extract(epoch FROM started_at) * 1000 AS started FROM generations WHERE id = $1`, [id]);
+  const [row] = await kiln.ds.query(`SELECT extract(epoch FROM started_at) * 1000 AS started FROM jobs WHERE id = $1`, [id]);
   request.push(answered - sent);
   pickup.push(Number(row.started) - answered);
 }
@@ -74,7 +74,7 @@ await waitDone(backlog);
 const gaps: number[] = (
   await kiln.ds.query(
     `SELECT extract(epoch FROM started_at - lag(completed_at) OVER (ORDER BY started_at)) * 1000 AS gap
-     FROM generations WHERE id = ANY($1) ORDER BY started_at`,
+     FROM jobs WHERE id = ANY($1) ORDER BY started_at`,
     [backlog],
   )
 )

@@ -100,7 +100,7 @@ describe('a generation from the mutation to a stored PNG', () => {
     expect(meta).toMatchObject({ format: 'png', width: 256, height: 256 });
     const text = readPngText(png);
     expect(text.prompt).toBe(INPUT.prompt);
-    expect(JSON.parse(text.parameters!)).toMatchObject({ seed: 42, steps: 8, width: 256, height: 256, model: 'kiln-builtin' });
+    expect(JSON.parse(text.parameters!)).toMatchObject({ seed: 42, steps: 8, width: 256, height: 256, model: 'kiln-builtin', scheduler: null, guidanceScale: 7.5, numImages: 1, loraId: null });
 
     for (const key of ['modelLoadMs', 'encodeMs', 'generateMs', 'saveMs', 'totalMs'] as const) {
       expect(g.timing[key]).toBeGreaterThan(0);
