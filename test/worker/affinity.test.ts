@@ -39,7 +39,7 @@ describe('warm-model affinity', () => {
       const runs = async () => Promise.all(ids.map(async (id) => (await ok(api.gql(EVENTS, { id }))).generation));
       await expect.poll(async () => (await runs()).every((g) => g.status === 'COMPLETED'), { timeout: 60_000 }).toBe(true);
       const done = await runs();
-      const order = ids.map((id, i) => ({ i, at: Date.parse(done[i].startedAt) })).sort((a, b) => a.at - b.at).map((r) => r.i);
+      const order = done.map((g, i) => ({ i, at: Date.parse(g.startedAt) })).sort((a, b) => a.at - b.at).map((r) => r.i);
       const loads = done.filter((g) => g.events.some((e: { step: string; message: string }) => e.step === 'ENCODING_PROMPT' && /^Model loaded/.test(e.message))).length;
       return { order, loads };
     } finally {
