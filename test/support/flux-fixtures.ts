@@ -48,9 +48,16 @@ export interface FluxFixtureOptions {
   hugeWeightBytes?: number;
   /** 3-D img_ids and txt_ids with a leading batch axis (older exports). */
   idsWithBatch?: boolean;
+  /** Seed of the transformer's weights (another seed: another model of the same shape). */
+  transformerSeed?: number;
 }
 
 type File = { path: string; bytes: Uint8Array | string };
+
+/** The transformer graph alone (weights inside it), as the fixture with these options has it. */
+export function fluxTransformerGraph(options: FluxFixtureOptions): Uint8Array {
+  return transformerGraph(options.float === 'float16' ? DataType.FLOAT16 : DataType.FLOAT, options, options.layout === 'bfl' ? 'latent' : 'out_hidden_states', 'fp32', null).bytes;
+}
 
 export function buildFluxFixture(options: FluxFixtureOptions): File[] {
   const float = options.float === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
@@ -201,7 +208,7 @@ function t5Graph(float: DataType, vocab: number, statesName: string): Uint8Array
  * velocity for every token that depends on every input.
  */
 function transformerGraph(float: DataType, options: FluxFixtureOptions, outName: string, precision: Precision, external: string | null): { bytes: Uint8Array; external: Uint8Array | null } {
-  const r = new SeededRandom(203);
+  const r = new SeededRandom(options.transformerSeed ?? 203);
   const g = new GraphBuilder('tiny_flux_transformer');
   const boundary = precision === 'bf16' ? DataType.BFLOAT16 : float;
   const batch = 'batch_size';
