@@ -25,6 +25,8 @@ export interface FluxCapabilities {
   guidance: (Range & { default: number }) | null;
   /** FLUX.1 runs no classifier-free guidance, so a negative prompt changes nothing. */
   negativePrompt: false;
+  /** Whether the model encodes text prompts itself; without text encoders it takes embeddings only. */
+  textPrompts: boolean;
   /** Precomputed prompt_embeds / pooled_prompt_embeds instead of a prompt. */
   promptEmbeddings: true;
   /** LoRA adapters merge into this graph (relative to the model folder). */
@@ -49,6 +51,7 @@ export function fluxModelCapabilities(folder: FluxFolder): FluxCapabilities {
     height: { ...FLUX_SIDE, default: d.height },
     guidance: folder.variant === 'dev' ? { ...FLUX_GUIDANCE, default: d.guidanceScale } : null,
     negativePrompt: false,
+    textPrompts: folder.tokenizers !== null,
     promptEmbeddings: true,
     lora: { target: folder.graphs.transformer },
   };

@@ -14,9 +14,11 @@ import { FLUX_DEV_SCHEDULER, FLUX_SCHNELL_SCHEDULER, type FlowMatchConfig, FlowM
  * (T5-XXL: `input_ids` → `last_hidden_state`), `transformer/model.onnx` (+ config.json),
  * `vae_decoder/model.onnx` (+ config.json: scaling and shift factors), `tokenizer/` (CLIP),
  * `tokenizer_2/tokenizer.json` (T5) and `scheduler/scheduler_config.json`. Large graphs keep
- * their weights in external data files beside them (`model.onnx_data`). A folder whose
- * model_index.json declares no text encoders (`[null, null]`) is accepted without them and
- * runs from precomputed prompt embeddings only.
+ * their weights in external data files beside them (`model.onnx_data`).
+ *
+ * Text encoders and tokenizers come together or not at all: a folder with none of them (or whose
+ * model_index.json declares none, `[null, null]`) runs from precomputed prompt embeddings
+ * only; one with some of them must have all.
  *
  * `bfl`: the official ONNX exports Black Forest Labs publish with NVIDIA (FLUX.1-dev-onnx,
  * FLUX.1-schnell-onnx), made for TensorRT: `clip.opt/model.onnx` (`input_ids` →
@@ -111,6 +113,7 @@ type Json = Record<string, unknown>;
 
 const isFile = async (file: string) => !!(await fs.stat(file).catch(() => null))?.isFile();
 const isDir = async (dir: string) => !!(await fs.stat(dir).catch(() => null))?.isDirectory();
+const anyDir = async (dir: string, names: string[]) => (await Promise.all(names.map((n) => isDir(path.join(dir, n))))).some(Boolean);
 
 /**
  * Whether `dir` looks like a FLUX.1 folder at all (a model_index.json naming a Flux pipeline, or
@@ -189,7 +192,8 @@ export async function inspectFluxFolder(dir: string): Promise<FluxFolder> {
     if (className !== 'FluxPipeline') problems.push(`model_index.json names ${JSON.stringify(className)}; the flux-onnx pipeline runs FluxPipeline (FLUX.1 text to image) only`);
     // model_index.json says [null, null] for a component the pipeline was saved without.
     const declaredAbsent = (name: string) => Array.isArray(index?.[name]) && (index[name] as unknown[]).every((v) => v === null);
-    encoders = declaredAbsent('text_encoder') && declaredAbsent('text_encoder_2') ? 'absent' : 'present';
+    const declared = !(declaredAbsent('text_encoder') && declaredAbsent('text_encoder_2'));
+    encoders = declared && (await anyDir(dir, ['text_encoder', 'text_encoder_2', 'tokenizer', 'tokenizer_2'])) ? 'present' : 'absent';
     graphs = {
       clip: encoders === 'present' ? 'text_encoder/model.onnx' : null,
       t5: encoders === 'present' ? 'text_encoder_2/model.onnx' : null,
@@ -200,8 +204,13 @@ export async function inspectFluxFolder(dir: string): Promise<FluxFolder> {
     transformerConfig = await readJson('transformer/config.json', false);
     vaeConfig = await readJson('vae_decoder/config.json', false);
   } else {
-    encoders = 'present';
-    graphs = { clip: 'clip.opt/model.onnx', t5: 't5.opt/model.onnx', transformer: await bflTransformer(dir, problems), vaeDecoder: 'vae.opt/model.onnx' };
+    encoders = (await anyDir(dir, ['clip.opt', 't5.opt', 'tokenizer', 'tokenizer_2'])) ? 'present' : 'absent';
+    graphs = {
+      clip: encoders === 'present' ? 'clip.opt/model.onnx' : null,
+      t5: encoders === 'present' ? 't5.opt/model.onnx' : null,
+      transformer: await bflTransformer(dir, problems),
+      vaeDecoder: 'vae.opt/model.onnx',
+    };
   }
 
   const clip = graphs.clip ? await graph(graphs.clip) : null;

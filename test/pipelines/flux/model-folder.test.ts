@@ -71,6 +71,20 @@ describe('recognising a FLUX.1 folder', () => {
     expect(schnell.defaults.steps).toBe(4);
   });
 
+  it('takes a folder with no text encoders or tokenizers at all as one for embeddings only, and wants all of them once one is there', async () => {
+    const bare = await fixture({ layout: 'optimum', variant: 'dev' }, async (d) => {
+      for (const part of ['text_encoder', 'text_encoder_2', 'tokenizer', 'tokenizer_2']) await fs.rm(path.join(d, part), { recursive: true });
+    });
+    const folder = await inspectFluxFolder(bare);
+    expect(folder.graphs).toMatchObject({ clip: null, t5: null });
+    expect(folder.tokenizers).toBeNull();
+    expect(fluxModelCapabilities(folder).textPrompts).toBe(false);
+    const partial = await fixture({ layout: 'optimum', variant: 'dev' }, async (d) => {
+      await fs.rm(path.join(d, 'text_encoder_2'), { recursive: true });
+    });
+    expect(await problems(partial)).toEqual(['missing text_encoder_2/model.onnx']);
+  });
+
   it('tells FLUX folders from Stable Diffusion ones without inspecting them', async () => {
     expect(await looksLikeFluxFolder(await fixture({ layout: 'optimum', variant: 'dev' }))).toBe(true);
     expect(await looksLikeFluxFolder(await fixture({ layout: 'bfl', variant: 'dev' }))).toBe(true);
@@ -81,7 +95,7 @@ describe('recognising a FLUX.1 folder', () => {
 
   it('declares what each model accepts: steps, sizes in steps of 16, guidance for dev only, LoRAs on its transformer', async () => {
     const dev = fluxModelCapabilities(await inspectFluxFolder(await fixture({ layout: 'optimum', variant: 'dev' })));
-    expect(dev).toMatchObject({ pipeline: 'flux-onnx', steps: { min: 1, max: 100, default: 28 }, width: { multipleOf: 16, default: 1024 }, guidance: { min: 0, default: 3.5 }, negativePrompt: false });
+    expect(dev).toMatchObject({ pipeline: 'flux-onnx', steps: { min: 1, max: 100, default: 28 }, width: { multipleOf: 16, default: 1024 }, guidance: { min: 0, default: 3.5 }, negativePrompt: false, textPrompts: true });
     expect(dev.lora).toEqual({ target: 'transformer/model.onnx' });
     const schnell = fluxModelCapabilities(await inspectFluxFolder(await fixture({ layout: 'bfl', variant: 'schnell' })));
     expect(schnell).toMatchObject({ steps: { default: 4 }, guidance: null, lora: { target: 'transformer.opt/fp16/model.onnx' } });
