@@ -1,8 +1,10 @@
 import type { FluxFolder } from './model-folder.js';
+import { FLOW_MATCH_EULER } from './schedule.js';
 
 /**
  * What the `flux-onnx` pipeline accepts, for checks at submit time and for clients building a
  * form: ranges for any FLUX.1 model, and each model's own defaults (`fluxModelCapabilities`).
+ * Imports nothing that loads onnxruntime, so the API can read it.
  * The pipeline itself refuses only what it cannot do (sides not multiples of 16, steps below 1):
  * the ranges here are the service's policy.
  */
@@ -17,7 +19,7 @@ export interface FluxCapabilities {
   pipeline: typeof FLUX_PIPELINE;
   modality: 'image';
   /** The one sampler, diffusers' FlowMatchEulerDiscreteScheduler; there is no choice to make. */
-  schedulers: readonly ['flow_match_euler'];
+  schedulers: readonly [typeof FLOW_MATCH_EULER];
   steps: Range & { default: number };
   width: Range & { multipleOf: number; default: number };
   height: Range & { multipleOf: number; default: number };
@@ -45,7 +47,7 @@ export function fluxModelCapabilities(folder: FluxFolder): FluxCapabilities {
   return {
     pipeline: FLUX_PIPELINE,
     modality: 'image',
-    schedulers: ['flow_match_euler'],
+    schedulers: [FLOW_MATCH_EULER],
     steps: { ...FLUX_STEPS, default: d.steps },
     width: { ...FLUX_SIDE, default: d.width },
     height: { ...FLUX_SIDE, default: d.height },

@@ -2,7 +2,7 @@ import type * as ort from 'onnxruntime-node';
 import { KilnError } from '../../errors.js';
 import { runBatched } from '../stable-diffusion/batched-run.js';
 import { type Port, tensorFor } from '../stable-diffusion/tensor-io.js';
-import { latentImageIds } from './latents.js';
+import { latentImageIds, PACKED_WIDTH } from './latents.js';
 import type { FluxConditioning } from './prompt-encoding.js';
 import type { FluxSessions } from './sessions.js';
 
@@ -20,8 +20,6 @@ export interface FluxDenoiser {
   /** The velocity for packed latents [n, tokens, 64] at `timestep` (σ, the t/1000 FluxPipeline passes). */
   velocity(latents: Float32Array, timestep: number): Promise<Float32Array>;
 }
-
-export const PACKED_WIDTH = 64;
 
 /**
  * Every image of a generation has the same prompt, so the text states, pooled vector, ids and

@@ -7,6 +7,8 @@
  */
 
 export const LATENT_CHANNELS = 16;
+/** Values per packed token: 16 channels of a 2×2 patch. */
+export const PACKED_WIDTH = LATENT_CHANNELS * 4;
 /** Pixels per latent; packing takes 2×2 latents, so image sides go in steps of 16. */
 export const VAE_FACTOR = 8;
 export const SIDE_STEP = VAE_FACTOR * 2;

@@ -4,6 +4,7 @@ import { KilnError } from '../../errors.js';
 import { type GraphSummary, GraphSummaryError, type GraphValue, summarizeGraph } from '../onnx/graph-summary.js';
 import { unrunnableReasons } from '../onnx/runtime-support.js';
 import type { TokenizerFiles } from '../stable-diffusion/clip-tokenizer.js';
+import { LATENT_CHANNELS, PACKED_WIDTH } from './latents.js';
 import { FLUX_DEV_SCHEDULER, FLUX_SCHNELL_SCHEDULER, type FlowMatchConfig, FlowMatchConfigError, parseFlowMatchConfig } from './schedule.js';
 
 /**
@@ -100,9 +101,6 @@ const DEFAULTS: Record<FluxVariant, FluxDefaults> = {
   schnell: { steps: 4, guidanceScale: 0, width: 1024, height: 1024 },
   dev: { steps: 28, guidanceScale: 3.5, width: 1024, height: 1024 },
 };
-/** FLUX.1's transformer takes 16 latent channels packed 2×2; Fill, Canny and Depth take more. */
-const PACKED_CHANNELS = 64;
-const LATENT_CHANNELS = 16;
 /** Transformer precisions in the order Kiln prefers them, of those onnxruntime can run. */
 const PRECISION_ORDER = ['fp16', 'fp32'];
 
@@ -353,8 +351,8 @@ function transformerIo(summary: GraphSummary, graph: string, problems: string[])
   const extra = names.filter((n) => !(TRANSFORMER_INPUTS as readonly string[]).includes(n) && n !== 'guidance');
   if (extra.length) problems.push(`${graph} takes inputs this pipeline does not provide: ${extra.join(', ')}`);
   const packed = fixedDim(summary.inputs.find((v) => v.name === 'hidden_states'), 2);
-  if (packed !== null && packed !== PACKED_CHANNELS) {
-    problems.push(`${graph} takes ${packed} channels per token, not FLUX.1's ${PACKED_CHANNELS} (Fill, Canny, Depth and Kontext models are not text to image)`);
+  if (packed !== null && packed !== PACKED_WIDTH) {
+    problems.push(`${graph} takes ${packed} channels per token, not FLUX.1's ${PACKED_WIDTH} (Fill, Canny, Depth and Kontext models are not text to image)`);
   }
   return {
     hiddenStates: 'hidden_states',

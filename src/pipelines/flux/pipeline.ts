@@ -11,7 +11,7 @@ import { fluxLatentPreview } from './latent-preview.js';
 import { LATENT_CHANNELS, latentSide, packLatents, SIDE_STEP, unpackLatents } from './latents.js';
 import { type FluxFolder, inspectFluxFolder } from './model-folder.js';
 import { conditioningFromEmbeddings, encodeFluxPrompt, type FluxConditioning, type FluxTokenizers } from './prompt-encoding.js';
-import { eulerStep, flowMatchSchedule } from './schedule.js';
+import { eulerStep, FLOW_MATCH_EULER, flowMatchSchedule } from './schedule.js';
 import { type FluxSessions, openFluxSessions } from './sessions.js';
 import { loadT5Tokenizer } from './t5-tokenizer.js';
 import { decodeFluxLatents } from './vae-decode.js';
@@ -72,6 +72,7 @@ async function generate(
     if (!Number.isInteger(value) || value < SIDE_STEP || value % SIDE_STEP !== 0) throw refuse(`${side} must be a positive multiple of ${SIDE_STEP}`, side);
   }
   if (!Number.isInteger(req.steps) || req.steps < 1) throw refuse('steps must be a whole number of at least 1', 'steps');
+  if (req.scheduler && req.scheduler !== FLOW_MATCH_EULER) throw refuse(`FLUX.1 runs only the ${FLOW_MATCH_EULER} scheduler, not ${JSON.stringify(req.scheduler)}`, 'scheduler');
   const n = req.numImages;
   if (!Number.isInteger(n) || n < 1) throw refuse('numImages must be a whole number of at least 1', 'numImages');
   const [h, w] = [latentSide(req.height), latentSide(req.width)];

@@ -9,6 +9,9 @@
  * every operation here is rounded to float32 as it is there, and the schedules agree to the bit.
  */
 
+/** The scheduler's name in requests and declarations: FLUX.1 runs this one only. */
+export const FLOW_MATCH_EULER = 'flow_match_euler';
+
 export interface FlowMatchConfig {
   numTrainTimesteps: number;
   shift: number;

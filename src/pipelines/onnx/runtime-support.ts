@@ -12,8 +12,8 @@ import { ELEMENT_TYPE_NAMES, type GraphSummary } from './graph-summary.js';
  *   plugins in ModelOpt's fp8 and fp4 exports.
  */
 
-const UNFEEDABLE = new Set([16, 17, 18, 19, 20, 23]);
-const UNCOMPUTABLE_WEIGHTS = new Set([16, 17, 18, 19, 20, 23]);
+/** bfloat16, the four float8 types and float4e2m1: neither fed nor computed with. */
+const UNSUPPORTED_TYPES = new Set([16, 17, 18, 19, 20, 23]);
 
 const typeName = (type: number) => ELEMENT_TYPE_NAMES[type] ?? `element type ${type}`;
 
@@ -22,12 +22,12 @@ export function unrunnableReasons(graph: string, summary: GraphSummary): string[
   const reasons: string[] = [];
   for (const [kind, values] of [['input', summary.inputs], ['output', summary.outputs]] as const) {
     for (const v of values) {
-      if (v.elemType !== null && UNFEEDABLE.has(v.elemType)) {
+      if (v.elemType !== null && UNSUPPORTED_TYPES.has(v.elemType)) {
         reasons.push(`${graph} has ${kind} ${v.name} in ${typeName(v.elemType)}, a type onnxruntime-node has no tensors of`);
       }
     }
   }
-  const weights = [...summary.weightTypes].filter(([type]) => UNCOMPUTABLE_WEIGHTS.has(type));
+  const weights = [...summary.weightTypes].filter(([type]) => UNSUPPORTED_TYPES.has(type));
   if (weights.length) {
     const list = weights.map(([type, count]) => `${count} in ${typeName(type)}`).join(', ');
     reasons.push(`${graph} holds weights onnxruntime cannot compute with (${list}); it needs an fp16 or fp32 export`);

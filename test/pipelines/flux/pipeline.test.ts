@@ -104,11 +104,14 @@ describe('generating with FLUX.1 from a prompt', () => {
     expect(none.message).toMatch(/needs pooled prompt embeddings/);
   });
 
-  it('refuses sizes that are not multiples of 16, latents of the wrong length and no steps', async () => {
+  it('refuses sizes that are not multiples of 16, latents of the wrong length, no steps and other schedulers', async () => {
     expect((await refusal(dev.generate(request({ width: 72 }), hooks()))).message).toBe('width must be a positive multiple of 16');
     expect((await refusal(dev.generate(request({ steps: 0 }), hooks()))).message).toBe('steps must be a whole number of at least 1');
     const latents = await refusal(dev.generate(request({ latents: new Float32Array(10) }), hooks()));
     expect(latents.message).toBe('latents must hold 768 values ([numImages, 16, height/8, width/8]), not 10');
+    const scheduler = await refusal(dev.generate(request({ scheduler: 'ddim' }), hooks()));
+    expect(scheduler).toMatchObject({ message: 'FLUX.1 runs only the flow_match_euler scheduler, not "ddim"', extensions: { field: 'scheduler' } });
+    await expect(dev.generate(request({ scheduler: 'flow_match_euler', steps: 1 }), hooks())).resolves.toBeDefined();
   });
 
   it('stops between steps once the signal is aborted', async () => {
