@@ -47,7 +47,7 @@ const envSchema = z.object({
   KILN_MODEL_CACHE_MAX_GB: z.coerce.number().positive().default(50),
   KILN_MIN_FREE_DISK_GB: z.coerce.number().min(0).default(15),
   KILN_MAX_MULTIPART_MB: z.coerce.number().positive().max(4096).default(256),
-  KILN_MAX_UPLOAD_MB: z.coerce.number().positive().default(20480),
+  KILN_MAX_UPLOAD_MB: z.coerce.number().positive().default(65536),
   KILN_UPLOAD_URL_TTL_S: int(60, 7 * 24 * 3600).default(3600),
   KILN_WORKER_CONCURRENCY: int(1, 64).default(1),
   /** How often an idle worker looks for jobs when no wake-up notification arrives. */

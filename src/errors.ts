@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'FORBIDDEN'
   | 'PAYLOAD_TOO_LARGE'
   | 'UNAVAILABLE'
+  /** A model whose weights and working memory would not fit in the memory left (refused before loading). */
+  | 'INSUFFICIENT_MEMORY'
   | 'INTERNAL_SERVER_ERROR';
 
 /**

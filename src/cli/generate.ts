@@ -10,11 +10,16 @@
  * [n, 4, h/8, w/8] standard-normal noise, before scaling by the scheduler's initial σ (diffusers'
  * `latents=`); n images are made. `--raw` writes the decoded images as little-endian float32
  * [n, h, w, 3] in [0, 1], before rounding to 8 bits. With n > 1, image i goes to FILE-i.png.
+ *
+ * The folder decides the pipeline: FLUX.1 folders have a form of their own (cli/generate-flux.ts).
  */
 import fs from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { loadStableDiffusionPipeline } from '../pipelines/stable-diffusion/pipeline.js';
+import { FLUX_USAGE, isFluxModel, runFluxCli } from './generate-flux.js';
+
+if (await isFluxModel(process.argv.slice(2))) process.exit(await runFluxCli(process.argv.slice(2)));
 
 const USAGE =
   'usage: generate --model DIR --prompt TEXT [--negative TEXT] [--steps N] [--scheduler NAME] [--guidance G] ' +
@@ -52,7 +57,7 @@ function number(name: string, value: string | undefined, fallback: number): numb
 }
 
 if (args.help) {
-  process.stdout.write(`${USAGE}\n`);
+  process.stdout.write(`${USAGE}\n${FLUX_USAGE}\n`);
   process.exit(0);
 }
 if (!args.model || args.prompt === undefined || !args.out) fail('--model, --prompt and --out are required');

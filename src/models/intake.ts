@@ -28,11 +28,14 @@ export const LORA_FILE = 'adapter.safetensors';
 
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
-/** A file's place in a model folder: one or two plain segments (`model_index.json`, `unet/model.onnx`). */
+/**
+ * A file's place in a model folder: one to three plain segments (`model_index.json`,
+ * `unet/model.onnx`, and `transformer.opt/fp16/model.onnx` for the BFL layout).
+ */
 export function checkModelPath(p: string, field: string): string {
   const parts = p.split('/');
-  if (parts.length > 2 || !parts.every((s) => SEGMENT.test(s) && !/^\.+$/.test(s))) {
-    throw badInput(field, 'must be a file name, or a folder and a file name, of letters, digits, ".", "_" and "-" (e.g. unet/model.onnx)');
+  if (parts.length > 3 || !parts.every((s) => SEGMENT.test(s) && !/^\.+$/.test(s))) {
+    throw badInput(field, 'must be a file name under at most two folders, of letters, digits, ".", "_" and "-" (e.g. unet/model.onnx)');
   }
   return p;
 }
@@ -46,7 +49,7 @@ export async function baseModelFor(ds: DataSource, input: ModelInput, field: str
   if (!input.baseModelId) throw badInput(`${field}.baseModelId`, 'is needed: a LoRA adapter applies to a base model');
   const base = await ds.manager.findOneBy(ModelEntity, { id: input.baseModelId });
   if (!base || base.deletedAt || base.kind !== 'BASE') throw badInput(`${field}.baseModelId`, `names no base model (${input.baseModelId})`);
-  if (!pipelineNamed(base.pipeline).loraTargets.length) throw badInput(`${field}.baseModelId`, `names a ${base.pipeline} model, which takes no LoRA adapters`);
+  if (!pipelineNamed(base.pipeline).loraTargets(base.defaults).length) throw badInput(`${field}.baseModelId`, `names a ${base.pipeline} model, which takes no LoRA adapters`);
   return base;
 }
 

@@ -1,6 +1,8 @@
 import { BUILTIN_DEFAULTS, BUILTIN_FILES } from './builtin/model-files.js';
 import { type Capabilities, imageCapabilities, type ModelDefaults, type Modality } from './capabilities.js';
 import type { LoadedPipeline, LoadOptions } from './pipeline.js';
+import { FLUX_GUIDANCE, FLUX_PIPELINE, FLUX_SIDE, FLUX_STEPS, fluxModelCapabilities } from './flux/capabilities.js';
+import { inspectFluxFolder, looksLikeFluxFolder } from './flux/model-folder.js';
 import { inspectStableDiffusionFolder } from './stable-diffusion/model-folder.js';
 import { SCHEDULER_NAMES } from './stable-diffusion/schedulers/scheduler-config.js';
 
@@ -18,8 +20,8 @@ export interface PipelineDeclaration {
   capabilities(defaults: ModelDefaults): Capabilities;
   /** Execution providers it can run on, when not every one (a worker without them does not take its jobs). */
   runsOn?: string[];
-  /** The graph files LoRA adapters merge into; empty when it takes none. */
-  loraTargets: string[];
+  /** The graph files of a model LoRA adapters merge into (given its recorded defaults); empty when it takes none. */
+  loraTargets(defaults: ModelDefaults): string[];
   /**
    * Whether the folder is one of this pipeline's layouts: its defaults when it is, undefined
    * when it is not. A folder in its layout but broken is refused with a KilnError saying why.
@@ -32,7 +34,7 @@ const builtin: PipelineDeclaration = {
   name: 'builtin',
   modality: 'image',
   capabilities: (d) => imageCapabilities({ ...BUILTIN_DEFAULTS, ...d }, { lora: true }),
-  loraTargets: [BUILTIN_FILES.denoiser],
+  loraTargets: () => [BUILTIN_FILES.denoiser],
   async recognise(_dir, paths, index) {
     if (index?._class_name !== 'KilnBuiltinPipeline') return undefined;
     const missing = [BUILTIN_FILES.textEncoder, BUILTIN_FILES.denoiser].filter((f) => !paths.includes(f));
@@ -46,15 +48,39 @@ const stableDiffusion: PipelineDeclaration = {
   name: 'stable-diffusion-onnx',
   modality: 'image',
   capabilities: (d) => imageCapabilities(d, { lora: true, schedulers: [...SCHEDULER_NAMES] }),
-  loraTargets: ['unet/model.onnx'],
+  loraTargets: () => ['unet/model.onnx'],
   async recognise(dir) {
     return { defaults: { ...(await inspectStableDiffusionFolder(dir)).defaults } };
   },
   load: async () => (await import('./stable-diffusion/pipeline.js')).loadStableDiffusionPipeline,
 };
 
+const flux: PipelineDeclaration = {
+  name: FLUX_PIPELINE,
+  modality: 'image',
+  capabilities: (d) =>
+    imageCapabilities(d, {
+      lora: true,
+      negativePrompt: false,
+      steps: { ...FLUX_STEPS, default: Number(d.steps ?? 28) },
+      width: { ...FLUX_SIDE, default: Number(d.width ?? 1024) },
+      height: { ...FLUX_SIDE, default: Number(d.height ?? 1024) },
+      // schnell has no guidance embedding: its only guidance is none.
+      guidanceScale: d.variant === 'schnell' ? { min: 0, max: 0, default: 0 } : { ...FLUX_GUIDANCE, default: Number(d.guidanceScale ?? 3.5) },
+    }),
+  loraTargets: (d) => [String(d.transformer ?? 'transformer/model.onnx')],
+  async recognise(dir) {
+    if (!(await looksLikeFluxFolder(dir))) return undefined;
+    const folder = await inspectFluxFolder(dir);
+    if (!folder.tokenizers) throw new CatalogError('This FLUX.1 folder has no text encoders and tokenizers: it runs from prompt embeddings only (npm run generate), not from prompts.');
+    const c = fluxModelCapabilities(folder);
+    return { defaults: { ...folder.defaults, variant: folder.variant, transformer: c.lora.target } };
+  },
+  load: async () => (await import('./flux/pipeline.js')).loadFluxPipeline,
+};
+
 /** Every pipeline, in the order intake tries them on a folder (the most specific layouts first). */
-export const PIPELINES: readonly PipelineDeclaration[] = [builtin, stableDiffusion];
+export const PIPELINES: readonly PipelineDeclaration[] = [builtin, flux, stableDiffusion];
 
 export class CatalogError extends Error {}
 

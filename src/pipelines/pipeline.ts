@@ -14,8 +14,9 @@ export interface GenerateRequest {
   scheduler?: string | null;
   /**
    * Starting noise instead of noise drawn from the seeds: standard normal values, laid out as
-   * the pipeline's latents ([numImages, 4, height/8, width/8] for Stable Diffusion), before any
-   * scaling (the meaning of diffusers' `latents=`). Pipelines without latents ignore it.
+   * the pipeline's latents ([numImages, 4, height/8, width/8] for Stable Diffusion, unpacked
+   * [numImages, 16, height/8, width/8] for FLUX), before any scaling or packing (the meaning of
+   * diffusers' `latents=`). Pipelines without latents ignore it.
    */
   latents?: Float32Array;
   /**

@@ -9,7 +9,7 @@ import type { RunnerContext } from '../../worker/runner-protocol.js';
 import { imageSessionKey } from './session-key.js';
 
 export interface ImageRun {
-  model: { sha256: string; pipeline: string; dir: string };
+  model: { sha256: string; pipeline: string; dir: string; defaults: Record<string, number | string> };
   lora?: { sha256: string; file: string; weight: number };
   request: GenerateRequest;
   previews: boolean;
@@ -40,11 +40,13 @@ export async function runInRunner(input: ImageRun, ctx: RunnerContext): Promise<
   const t0 = performance.now();
   let loraMs = 0;
   const held = await ctx.cache.acquire(imageSessionKey(input.model.sha256, input.lora), async () => {
-    const patch = input.lora ? await loraPatch(input.model.pipeline, input.lora) : undefined;
+    const patch = input.lora ? await loraPatch(input.model, input.lora) : undefined;
     const pipeline = await loadPipeline(input.model.pipeline, input.model.dir, {
       executionProviders: ctx.providers,
       ...(patch ? { graphPatch: patch.patcher } : {}),
     }).catch((err: unknown) => {
+      // Another worker may have the room this one lacks.
+      if (err instanceof KilnError && err.code === 'INSUFFICIENT_MEMORY') throw new JobFailure('INSUFFICIENT_MEMORY', err.message, true, { cause: err });
       if (err instanceof KilnError && patch) throw new JobFailure('LORA_LOAD_FAILED', `could not apply the LoRA: ${err.message}`, false, { cause: err });
       throw new JobFailure('MODEL_LOAD_FAILED', `could not load model: ${(err as Error).message}`, false, { cause: err });
     });
@@ -78,10 +80,11 @@ async function generate(pipeline: LoadedPipeline, input: ImageRun, ctx: RunnerCo
   return { images: result.images, encodeMs: result.encodeMs, generateMs: result.generateMs };
 }
 
-async function loraPatch(pipeline: string, lora: NonNullable<ImageRun['lora']>) {
+async function loraPatch(model: ImageRun['model'], lora: NonNullable<ImageRun['lora']>) {
+  const { pipeline } = model;
   let target: string | undefined;
   try {
-    target = pipelineNamed(pipeline).loraTargets[0];
+    target = pipelineNamed(pipeline).loraTargets(model.defaults)[0];
   } catch (err) {
     if (err instanceof UnknownPipelineError) throw new JobFailure('MODEL_LOAD_FAILED', err.message, false);
     throw err;

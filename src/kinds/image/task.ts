@@ -19,7 +19,7 @@ export async function run(ctx: TaskContext<ImageParams>): Promise<TaskResult> {
   if (p.loraId && p.loraWeight && !lora) throw new JobFailure('MODEL_NOT_FOUND', `LoRA ${p.loraId} no longer exists`, false);
 
   const input: ImageRun = {
-    model: { sha256: base.model.sha256, pipeline: base.model.pipeline, dir: base.dir },
+    model: { sha256: base.model.sha256, pipeline: base.model.pipeline, dir: base.dir, defaults: base.model.defaults },
     ...(lora ? { lora: { sha256: lora.model.sha256, file: path.join(lora.dir, lora.model.files[0]!.path), weight: p.loraWeight! } } : {}),
     request: p,
     previews: p.previews,

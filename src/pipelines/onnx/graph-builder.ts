@@ -1,7 +1,7 @@
 import { ProtoWriter } from './protobuf.js';
 
 /** ONNX TensorProto.DataType values Kiln builds graphs with. */
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10 } as const;
+export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10, BFLOAT16: 16, FLOAT8E4M3FN: 17, FLOAT4E2M1: 23 } as const;
 export type DataType = (typeof DataType)[keyof typeof DataType];
 
 const AttributeType = { FLOAT: 1, INT: 2, INTS: 7 } as const;
@@ -11,6 +11,8 @@ type Attribute = number | number[];
 
 interface Node {
   op: string;
+  /** Operator set domain; '' is ONNX's own. */
+  domain: string;
   inputs: string[];
   outputs: string[];
   attributes: Record<string, Attribute>;
@@ -27,7 +29,7 @@ interface Initializer {
   name: string;
   dims: number[];
   type: DataType;
-  data: Float32Array | BigInt64Array | ExternalData;
+  data: Float32Array | BigInt64Array | Uint8Array | ExternalData;
 }
 
 /**
@@ -65,6 +67,12 @@ export class GraphBuilder {
     return name;
   }
 
+  /** A weight of any element type, given as the little-endian bytes ONNX's raw_data holds. */
+  rawWeight(name: string, dims: number[], type: DataType, bytes: Uint8Array): string {
+    this.initializers.push({ name, dims, type, data: bytes });
+    return name;
+  }
+
   int64s(name: string, values: number[]): string {
     this.initializers.push({ name, dims: [values.length], type: DataType.INT64, data: BigInt64Array.from(values.map(BigInt)) });
     return name;
@@ -77,8 +85,14 @@ export class GraphBuilder {
   /** Adds a node and returns its (first) output name; `out` names it, otherwise it is generated. */
   op(op: string, inputs: string[], attributes: Record<string, Attribute> = {}, out?: string): string {
     const output = out ?? `${op.toLowerCase()}_${this.counter++}`;
-    this.nodes.push({ op, inputs, outputs: [output], attributes });
+    this.nodes.push({ op, domain: '', inputs, outputs: [output], attributes });
     return output;
+  }
+
+  /** Adds a node of another operator set (a runtime's own operators), imported at version 1. */
+  domainOp(domain: string, op: string, inputs: string[], out: string): string {
+    this.nodes.push({ op, domain, inputs, outputs: [out], attributes: {} });
+    return out;
   }
 
   toBytes(): Uint8Array {
@@ -87,6 +101,7 @@ export class GraphBuilder {
     w.string(2, 'kiln');
     w.message(7, (g) => this.writeGraph(g));
     w.message(8, (o) => o.string(1, '').varint(2, 17));
+    for (const domain of new Set(this.nodes.map((n) => n.domain).filter(Boolean))) w.message(8, (o) => o.string(1, domain).varint(2, 1));
     return w.finish();
   }
 
@@ -97,6 +112,7 @@ export class GraphBuilder {
         n.outputs.forEach((x) => m.string(2, x));
         m.string(3, `${n.op}_${i}`);
         m.string(4, n.op);
+        if (n.domain) m.string(7, n.domain);
         for (const [name, value] of Object.entries(n.attributes)) {
           m.message(5, (a) => {
             a.string(1, name);

@@ -1,0 +1,166 @@
+/**
+ * The FLUX.1 pipeline's own costs, without the service:
+ * `npm run bench:flux -- [MODEL_DIR ...] [--steps 10] [--size 256] [--rounds 5] [--generations 50] [--provider cpu]`.
+ *
+ * For the shared flux-tiny fixture (when ../shared/fixtures is there) and each folder given, it
+ * prints: ms per transformer step through Kiln's pipeline (steps 2…n of a generation, so prompt
+ * encoding and decoding are left out) and ms per bare `session.run` of the same transformer
+ * graph on inputs of the same shapes and types, on the same session; their ratio is Kiln's
+ * per-step overhead (timestep tensor, Euler step, tensor conversion). Both run from the same
+ * random prompt embeddings, T5-length (256 or 512 tokens), so folders without text encoders
+ * work too. Rounds alternate between the two (ABBA); medians and best times are reported.
+ * Then VAE decode ms per image, and the process's RSS across `--generations` generations
+ * (memory must stay flat) and its peak.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { LATENT_CHANNELS, latentImageIds, latentSide, PACKED_WIDTH } from '../src/pipelines/flux/latents.js';
+import { type FluxPipeline, loadFluxPipeline } from '../src/pipelines/flux/pipeline.js';
+import { decodeFluxLatents } from '../src/pipelines/flux/vae-decode.js';
+import type { GenerateRequest } from '../src/pipelines/pipeline.js';
+import { SeededRandom } from '../src/pipelines/random.js';
+import { tensorFor } from '../src/pipelines/stable-diffusion/tensor-io.js';
+
+const { values: args, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    steps: { type: 'string', default: '10' },
+    size: { type: 'string', default: '256' },
+    rounds: { type: 'string', default: '5' },
+    generations: { type: 'string', default: '50' },
+    provider: { type: 'string', default: 'cpu' },
+  },
+});
+const FLUX_TINY = fileURLToPath(new URL('../../shared/fixtures/flux-tiny', import.meta.url));
+const models = [...(fs.existsSync(FLUX_TINY) ? [FLUX_TINY] : []), ...positionals.map((p) => path.resolve(p))];
+if (!models.length) {
+  console.error('no model: ../shared/fixtures/flux-tiny is absent and no folder was given');
+  process.exit(2);
+}
+const steps = Number(args.steps);
+const size = Number(args.size);
+const rounds = Number(args.rounds);
+const generations = Number(args.generations);
+const options = { executionProviders: args.provider.split(',') };
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+let peakRss = 0;
+/** Per generation: ms per step spent outside the transformer's session.run. */
+const ownWork: number[] = [];
+const sampleRss = () => {
+  const rss = process.memoryUsage.rss();
+  peakRss = Math.max(peakRss, rss);
+  return rss;
+};
+
+for (const dir of models) {
+  const pipeline = await loadFluxPipeline(dir, options);
+  const { folder } = pipeline;
+  const random = new SeededRandom(4);
+  const [length, width, pooled] = [folder.maxSequenceLength, folder.jointAttentionDim ?? 4096, folder.pooledProjectionDim ?? 768];
+  const request: GenerateRequest = {
+    prompt: '',
+    negativePrompt: null,
+    steps,
+    guidanceScale: folder.defaults.guidanceScale,
+    width: size,
+    height: size,
+    seed: 1,
+    numImages: 1,
+    embeddings: { prompt: { data: random.normals(length * width), dims: [1, length, width] }, pooled: { data: random.normals(pooled), dims: [1, pooled] } },
+  };
+  const tokens = (latentSide(size) / 2) ** 2;
+  console.log(`\n${dir} (FLUX.1 ${folder.variant}, ${folder.layout}), ${size}×${size} (${tokens} image tokens, ${length} text tokens), ${steps} steps, ${args.provider}`);
+
+  const bare = bareTransformerLoop(pipeline, request);
+  const kiln: number[] = [];
+  const plain: number[] = [];
+  await kilnStep(pipeline, request);
+  await bare(2);
+  for (let r = 0; r < rounds; r++) {
+    kiln.push(await kilnStep(pipeline, request));
+    plain.push(await bare(steps - 1), await bare(steps - 1));
+    kiln.push(await kilnStep(pipeline, request));
+  }
+  const [k, b] = [median(kiln), median(plain)];
+  const [kMin, bMin] = [Math.min(...kiln), Math.min(...plain)];
+  console.log(`  transformer step through Kiln  ${k.toFixed(3)} ms median, ${kMin.toFixed(3)} ms best`);
+  console.log(`  bare session.run               ${b.toFixed(3)} ms median, ${bMin.toFixed(3)} ms best`);
+  console.log(`  ratio (Kiln overhead)          ${(k / b).toFixed(3)} median, ${(kMin / bMin).toFixed(3)} best`);
+  const own = median(ownWork.splice(0));
+  console.log(`  Kiln's own work                ${own.toFixed(3)} ms per step outside session.run (${((100 * own) / k).toFixed(2)}% of a step)`);
+
+  const h = latentSide(size);
+  const latents = new SeededRandom(6).normals(LATENT_CHANNELS * h * h);
+  await decodeFluxLatents(pipeline.sessions, latents, 1, h, h, folder.vae);
+  const vae: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    await decodeFluxLatents(pipeline.sessions, latents, 1, h, h, folder.vae);
+    vae.push(performance.now() - t0);
+  }
+  console.log(`  VAE decode                     ${median(vae).toFixed(1)} ms per image`);
+
+  const rss: number[] = [sampleRss()];
+  const short = { ...request, steps: Math.min(steps, 4) };
+  for (let g = 1; g <= generations; g++) {
+    await pipeline.generate({ ...short, seed: g }, { signal: new AbortController().signal, onStep: ({ preview }) => void preview() });
+    if (g % 10 === 0 || g === generations) rss.push(sampleRss());
+  }
+  console.log(`  RSS over ${generations} generations      ${rss.map(mib).join(' → ')}`);
+  await pipeline.release();
+}
+console.log(`\npeak RSS ${mib(Math.max(peakRss, process.resourceUsage().maxRSS * 1024))}`);
+
+/** ms per transformer step through the pipeline (between step reports 1 and n), noting the time inside session.run. */
+async function kilnStep(pipeline: FluxPipeline, request: GenerateRequest): Promise<number> {
+  const at: number[] = [];
+  const session = pipeline.sessions.transformer.session;
+  const run = session.run.bind(session);
+  let inside = 0;
+  session.run = (async (...a: Parameters<typeof run>) => {
+    const t0 = performance.now();
+    const out = await run(...a);
+    if (at.length) inside += performance.now() - t0;
+    return out;
+  }) as typeof session.run;
+  try {
+    await pipeline.generate(request, { signal: new AbortController().signal, onStep: () => void at.push(performance.now()) });
+  } finally {
+    session.run = run;
+  }
+  sampleRss();
+  const step = (at.at(-1)! - at[0]!) / (at.length - 1);
+  ownWork.push(step - inside / (at.length - 1));
+  return step;
+}
+
+/** A loop of bare session.run calls on the pipeline's own transformer session, with inputs of the shapes and types Kiln feeds it. */
+function bareTransformerLoop(pipeline: FluxPipeline, request: GenerateRequest) {
+  const t = pipeline.sessions.transformer;
+  const random = new SeededRandom(5);
+  const side = latentSide(size) / 2;
+  const tokens = side * side;
+  const { prompt, pooled } = request.embeddings!;
+  const [length, width] = [prompt.dims[1]!, prompt.dims[2]!];
+  const ids = (values: Float32Array, rows: number) => tensorFor(t.imgIds, values, t.imgIds.shape.length === 3 ? [1, rows, 3] : [rows, 3]);
+  const feeds = {
+    [t.hiddenStates.name]: tensorFor(t.hiddenStates, random.normals(tokens * PACKED_WIDTH), [1, tokens, PACKED_WIDTH]),
+    [t.encoderHiddenStates.name]: tensorFor(t.encoderHiddenStates, prompt.data, [1, length, width]),
+    [t.pooledProjections.name]: tensorFor(t.pooledProjections, pooled!.data, [1, pooled!.data.length]),
+    [t.timestep.name]: tensorFor(t.timestep, [0.5], t.timestep.shape.length ? [1] : []),
+    [t.imgIds.name]: ids(latentImageIds(side, side), tokens),
+    [t.txtIds.name]: tensorFor(t.txtIds, new Float32Array(length * 3), t.txtIds.shape.length === 3 ? [1, length, 3] : [length, 3]),
+    ...(t.guidance ? { [t.guidance.name]: tensorFor(t.guidance, [request.guidanceScale], t.guidance.shape.length ? [1] : []) } : {}),
+  };
+  return async (runs: number): Promise<number> => {
+    const t0 = performance.now();
+    for (let i = 0; i < runs; i++) {
+      const out = await t.session.run(feeds);
+      for (const o of Object.values(out)) o.dispose();
+    }
+    return (performance.now() - t0) / runs;
+  };
+}
