@@ -50,10 +50,13 @@ describe('health', () => {
     }
   });
 
-  it('reports a queue whose oldest generation waits too long as degraded', async () => {
+  it('reports a queue whose oldest job waits too long as degraded', async () => {
     const k = await startTestKiln({ ...LOW_FLOOR, KILN_QUEUE_STALL_S: '60' }, ['--role', 'api']);
     try {
       const { generate } = await ok(k.gql(GENERATE, { input: { prompt: 'nobody runs me' } }));
+      expect((await get(`${k.url}/health`)).body.checks.queue).toMatchObject({ status: 'degraded', message: expect.stringMatching(/image\.builtin job\(s\) wait: no worker is running/) });
+      // A worker that says it takes the queue but takes nothing (stuck): the queue is not blocked, it stalls.
+      await k.kiln.ds.query(`INSERT INTO workers (id, host, pid, kinds, queues, providers) VALUES ('stuck:1', 'stuck', 1, '{image}', '{image.builtin}', '{cpu}')`);
       expect((await get(`${k.url}/health`)).body.checks.queue.status).toBe('healthy');
       // Waiting longer than KILN_QUEUE_STALL_S: backdated, not waited for.
       await k.kiln.ds.query(`UPDATE jobs SET created_at = now() - interval '2 minutes' WHERE id = $1`, [generate.id]);
@@ -61,6 +64,7 @@ describe('health', () => {
       expect(body.status).toBe('degraded');
       expect(body.checks.queue).toMatchObject({ status: 'degraded', details: { pending: 1, oldestPendingAgeSeconds: expect.any(Number) } });
       expect(body.checks.queue.details.oldestPendingAgeSeconds).toBeGreaterThan(60);
+      expect(body.checks.queue.message).toMatch(/the oldest pending job has waited over 60 s/);
     } finally {
       await k.stop();
     }

@@ -42,7 +42,7 @@ describe('which worker takes which job', () => {
     try {
       await expect.poll(async () => (await ok(api.gql(GENERATION, { id: generate.id }))).generation.status, { timeout: 30_000 }).toBe('COMPLETED');
       const { workers } = await ok(api.gql(WORKERS));
-      expect(workers[0].queues).toEqual(['image.builtin', 'image.stable-diffusion-onnx']);
+      expect(workers[0].queues).toEqual(['image.builtin', 'image.flux-onnx', 'image.stable-diffusion-onnx']);
       await expect.poll(async () => (await ok(api.gql(WORKERS))).workers[0].modelsLoaded, { timeout: 15_000 }).toEqual([{ name: 'kiln-builtin' }]);
       expect((await ok(api.gql(BLOCKED))).queueStats).toEqual({ pending: 0, blocked: [] });
     } finally {

@@ -75,12 +75,14 @@ describe('model cache locks between processes of one host', () => {
     await (lock as FileLock).release();
   });
 
-  it('take over a stopped holder\'s lock once stale, and fence the holder when it wakes', async () => {
+  it.skipIf(!hasProc)('take over a stopped holder\'s lock once stale, and fence the holder when it wakes', async () => {
     const file = path.join(dir, 'stopped.lock');
     const staleMs = 10_000;
     const h = await holder(file, staleMs);
     children.push(h.child);
     h.child.kill('SIGSTOP');
+    // The kernel stops it once it is scheduled: wait until /proc says so.
+    await expect.poll(async () => (await fs.readFile(`/proc/${h.child.pid}/stat`, 'utf8')).split(') ')[1]![0]).toBe('T');
     expect((await inspect(file, staleMs))?.live).toBe(true); // fresh: stopped a moment ago
     await backdate(file);
     const lock = await FileLock.try(file, { staleMs });
