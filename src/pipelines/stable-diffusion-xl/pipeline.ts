@@ -124,7 +124,7 @@ function latentSize(folder: StableDiffusionXLFolder, sessions: StableDiffusionXL
   const multiple = folder.sizeMultiple;
   for (const [side, value] of [['width', req.width], ['height', req.height]] as const) {
     if (!Number.isInteger(value) || value < multiple || value % multiple !== 0) {
-      throw refuse(`${side} must be a positive multiple of ${multiple}${multiple > VAE_FACTOR ? ` (8 per latent pixel, and this model's UNet halves the latents ${Math.log2(multiple / VAE_FACTOR)} times)` : ''}`);
+      throw refuse(`${side} must be a positive multiple of ${multiple}${multiple > VAE_FACTOR ? ` (8 per latent pixel, times ${multiple / VAE_FACTOR} for this model's UNet, which halves the latents as it goes down)` : ''}`);
     }
   }
   const size: [number, number] = [req.height / VAE_FACTOR, req.width / VAE_FACTOR];
