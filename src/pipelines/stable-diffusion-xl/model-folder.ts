@@ -4,7 +4,6 @@ import { KilnError } from '../../errors.js';
 import type { TokenizerFiles } from '../stable-diffusion/clip-tokenizer.js';
 import { FolderReader } from '../stable-diffusion/folder-reader.js';
 import { resolveSchedulerConfig, SchedulerConfigError, type SchedulerName, schedulerForClass } from '../stable-diffusion/schedulers/scheduler-config.js';
-import { VAE_FACTOR } from '../stable-diffusion/vae-decode.js';
 
 /**
  * A Stable Diffusion XL model (SDXL base, SDXL-Turbo, fine-tunes and LCM-SDXL) in Hugging Face
@@ -69,6 +68,8 @@ export class StableDiffusionXLFolderError extends KilnError {
 }
 
 const PIPELINE_CLASSES = ['StableDiffusionXLPipeline', 'ORTStableDiffusionXLPipeline'];
+// Pixels per latent pixel (kept here rather than imported, so inspecting a folder loads no onnxruntime).
+const VAE_FACTOR = 8;
 const GRAPH = 'model.onnx';
 const TEXT_PARTS = ['text_encoder', 'text_encoder_2', 'tokenizer', 'tokenizer_2'] as const;
 const PART_FOLDERS = ['text_encoder', 'text_encoder_2', 'tokenizer', 'tokenizer_2', 'unet', 'vae_decoder', 'scheduler'];
