@@ -44,7 +44,7 @@ export async function promptConditioning(
   withNegative: boolean,
 ): Promise<SdxlConditioning> {
   const given = req.embeddings;
-  const zeroNegative = withNegative && !given?.negative && req.negativePrompt === null && folder.forceZerosForEmptyPrompt;
+  const zeroNegative = withNegative && !given?.negative && req.negativePrompt == null && folder.forceZerosForEmptyPrompt;
   const texts = [...(withNegative && !given?.negative && !zeroNegative ? [req.negativePrompt ?? ''] : []), ...(given ? [] : [req.prompt])];
   let encoded: Rows | null = null;
   if (texts.length) {
