@@ -5,9 +5,9 @@
  * For the shared sdxl-tiny fixture (when ../shared/fixtures is there) and each folder given, it
  * prints ms per UNet step through Kiln's pipeline (steps 2…n of a generation under guidance,
  * so the UNet runs both halves in one batch, and prompt encoding and decoding are left out)
- * against ms per bare `session.run` of the same UNet session on inputs of the same shapes and
- * types (sample, timestep, encoder_hidden_states, text_embeds, time_ids); their ratio is Kiln's
- * per-step overhead (input scaling, guidance, scheduler, tensor conversion). Rounds alternate
+ * against ms per bare `session.run` of the same UNet session replaying the very inputs Kiln fed
+ * it in those steps (sample, timestep, encoder_hidden_states, text_embeds, time_ids); their
+ * ratio is Kiln's per-step overhead (input scaling, guidance, scheduler, tensor conversion). Rounds alternate
  * between the two (ABBA), medians and best times are reported. Then the time Kiln spends per
  * step outside session.run, VAE decode ms per image, and RSS across `--generations`
  * generations (it must stay flat). Folders without text encoders get random prompt embeddings.
@@ -19,7 +19,6 @@ import { parseArgs } from 'node:util';
 import type * as ort from 'onnxruntime-node';
 import type { GenerateRequest } from '../src/pipelines/pipeline.js';
 import { SeededRandom } from '../src/pipelines/random.js';
-import { tensorFor } from '../src/pipelines/stable-diffusion/tensor-io.js';
 import { decodeLatents } from '../src/pipelines/stable-diffusion/vae-decode.js';
 import { loadStableDiffusionXLPipeline, type StableDiffusionXLPipeline } from '../src/pipelines/stable-diffusion-xl/pipeline.js';
 
@@ -54,15 +53,17 @@ for (const dir of models) {
   const request = requestFor(pipeline, size);
   console.log(`\n${dir}, ${size}×${size}, ${steps} Euler steps, guidance ${request.guidanceScale} (UNet batch 2), ${args.provider}`);
 
-  const bare = bareUnetLoop(pipeline, size);
   const kiln: number[] = [];
   const plain: number[] = [];
   const own: number[] = [];
-  await kilnStep(pipeline, request, own);
-  await bare(2);
+  const fed: Record<string, ort.Tensor>[] = [];
+  await kilnStep(pipeline, request, [], fed);
+  const bare = bareUnetLoop(pipeline, fed.slice(1));
+  await bare();
+  // ABBA order, so that drift in the machine's load falls on both alike.
   for (let r = 0; r < rounds; r++) {
     kiln.push(await kilnStep(pipeline, request, own));
-    plain.push(await bare(steps - 1), await bare(steps - 1));
+    plain.push(await bare(), await bare());
     kiln.push(await kilnStep(pipeline, request, own));
   }
   const [k, b] = [median(kiln), median(plain)];
@@ -113,14 +114,16 @@ function fixedDim(d: number | string | undefined): number | null {
 
 /**
  * ms per UNet step through the pipeline: the time between step reports 1 and n, over n − 1.
- * Also adds to `own` the time per step spent outside the UNet's session.run in those steps.
+ * Also adds to `own` the time per step spent outside the UNet's session.run in those steps,
+ * and to `fed` the feeds of every UNet run.
  */
-async function kilnStep(pipeline: StableDiffusionXLPipeline, request: GenerateRequest, own: number[]): Promise<number> {
+async function kilnStep(pipeline: StableDiffusionXLPipeline, request: GenerateRequest, own: number[], fed: Record<string, ort.Tensor>[] = []): Promise<number> {
   const at: number[] = [];
   const unet = pipeline.sessions.unet;
   const run = unet.run.bind(unet);
   let inside = 0;
   unet.run = (async (...a: Parameters<typeof run>) => {
+    fed.push(a[0] as Record<string, ort.Tensor>);
     const t0 = performance.now();
     const out = await run(...a);
     if (at.length) inside += performance.now() - t0;
@@ -136,26 +139,15 @@ async function kilnStep(pipeline: StableDiffusionXLPipeline, request: GenerateRe
   return step;
 }
 
-/** A loop of bare session.run calls on the pipeline's own UNet session, with inputs of the shapes and types Kiln feeds it. */
-function bareUnetLoop(pipeline: StableDiffusionXLPipeline, size: number) {
-  const { io, unet } = pipeline.sessions;
-  const random = new SeededRandom(5);
-  const [h, w] = [size / 8, size / 8];
-  const width = pipeline.embeddingWidth ?? 2048;
-  const pooled = fixedDim(io.textEmbeds.shape[1]) ?? 1280;
-  const feeds: Record<string, ort.Tensor> = {
-    [io.sample.name]: tensorFor(io.sample, random.normals(2 * 4 * h * w), [2, 4, h, w]),
-    [io.timestep.name]: tensorFor(io.timestep, [500], io.timestep.shape.length ? [1] : []),
-    [io.encoderHiddenStates.name]: tensorFor(io.encoderHiddenStates, random.normals(2 * TOKENS * width), [2, TOKENS, width]),
-    [io.textEmbeds.name]: tensorFor(io.textEmbeds, random.normals(2 * pooled), [2, pooled]),
-    [io.timeIds.name]: tensorFor(io.timeIds, [size, size, 0, 0, size, size, size, size, 0, 0, size, size], [2, 6]),
-  };
-  return async (runs: number): Promise<number> => {
+/** Bare session.run calls on the pipeline's own UNet session, replaying `feeds` in order; ms per run. */
+function bareUnetLoop(pipeline: StableDiffusionXLPipeline, feeds: Record<string, ort.Tensor>[]) {
+  const { unet } = pipeline.sessions;
+  return async (): Promise<number> => {
     const t0 = performance.now();
-    for (let i = 0; i < runs; i++) {
-      const out = await unet.run(feeds);
+    for (const f of feeds) {
+      const out = await unet.run(f);
       for (const t of Object.values(out)) t.dispose();
     }
-    return (performance.now() - t0) / runs;
+    return (performance.now() - t0) / feeds.length;
   };
 }
