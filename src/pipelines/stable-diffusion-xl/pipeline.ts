@@ -105,7 +105,7 @@ async function generate(
   const seeds = Array.from({ length: n }, (_, i) => seedFor(req.seed, i));
   const start = startingLatents(req, seeds, perImage, scheduler.initNoiseSigma);
   const latents = await denoiseLatents(scheduler, denoiser, start, seeds, hooks, (denoised) =>
-    latentPreview(denoised.subarray(0, perImage), latentHeight, latentWidth, undefined, SDXL_LATENT_RGB),
+    latentPreview(denoised.subarray(0, perImage), latentHeight, latentWidth, 64, SDXL_LATENT_RGB),
   );
   const pixels = await decodeLatents(sessions, latents, n, latentHeight, latentWidth, folder.vae.scalingFactor);
   const t2 = performance.now();

@@ -15,7 +15,10 @@ export async function runBatched(
   return (await runBatchedOutputs(session, total, batch, feeds, [output]))[0]!;
 }
 
-/** As runBatched, for several float outputs at once: one array per name in `outputs`. */
+/**
+ * As runBatched, for several float outputs at once: one array per name in `outputs`. Only those
+ * are fetched (SDXL's text encoders have an output per layer, and one or two are wanted).
+ */
 export async function runBatchedOutputs(
   session: ort.InferenceSession,
   total: number,
@@ -27,7 +30,7 @@ export async function runBatchedOutputs(
   if (total % chunk !== 0) throw new Error(`the graph takes batches of ${chunk}, which ${total} is not a multiple of`);
   const parts: Float32Array[][] = outputs.map(() => []);
   for (let start = 0; start < total; start += chunk) {
-    const result = await session.run(feeds(start, chunk));
+    const result = await session.run(feeds(start, chunk), outputs);
     for (const [i, name] of outputs.entries()) parts[i]!.push(await floatValues(result[name]!));
     for (const t of Object.values(result)) t.dispose();
   }
