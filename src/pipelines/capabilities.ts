@@ -26,6 +26,8 @@ export interface ImageCapabilities {
   /** Most images in one generation. */
   maxImages: number;
   negativePrompt: boolean;
+  /** SDXL's micro-conditioning: original size, crop top-left and target size. */
+  sizeConditioning: boolean;
   lora: boolean;
 }
 
@@ -62,6 +64,7 @@ export function imageCapabilities(d: ModelDefaults, own: Partial<Omit<ImageCapab
     height: side('height'),
     maxImages: own.maxImages ?? 4,
     negativePrompt: own.negativePrompt ?? true,
+    sizeConditioning: own.sizeConditioning ?? false,
     lora: own.lora,
   };
 }

@@ -4,6 +4,8 @@ import type { LoadedPipeline, LoadOptions } from './pipeline.js';
 import { FLUX_GUIDANCE, FLUX_PIPELINE, FLUX_SIDE, FLUX_STEPS, fluxModelCapabilities } from './flux/capabilities.js';
 import { inspectFluxFolder, looksLikeFluxFolder } from './flux/model-folder.js';
 import { inspectStableDiffusionFolder } from './stable-diffusion/model-folder.js';
+import { STABLE_DIFFUSION_XL_PIPELINE } from './stable-diffusion-xl/declaration.js';
+import { inspectStableDiffusionXLFolder, isStableDiffusionXLFolder } from './stable-diffusion-xl/model-folder.js';
 import { SCHEDULER_NAMES } from './stable-diffusion/schedulers/scheduler-config.js';
 
 export type PipelineLoader = (dir: string, options: LoadOptions) => Promise<LoadedPipeline>;
@@ -79,8 +81,32 @@ const flux: PipelineDeclaration = {
   load: async () => (await import('./flux/pipeline.js')).loadFluxPipeline,
 };
 
+const stableDiffusionXL: PipelineDeclaration = {
+  name: STABLE_DIFFUSION_XL_PIPELINE,
+  modality: 'image',
+  capabilities: (d) => {
+    // Sides are multiples of 8 times the UNet's downsampling (32 for SDXL), as its folder said.
+    const multipleOf = Number(d.sizeMultiple ?? 32);
+    return imageCapabilities(d, {
+      lora: true,
+      schedulers: [...SCHEDULER_NAMES],
+      sizeConditioning: true,
+      width: { min: 64, max: 2048, multipleOf, default: Number(d.width ?? 1024) },
+      height: { min: 64, max: 2048, multipleOf, default: Number(d.height ?? 1024) },
+    });
+  },
+  loraTargets: () => ['unet/model.onnx'],
+  async recognise(dir) {
+    if (!(await isStableDiffusionXLFolder(dir))) return undefined;
+    const folder = await inspectStableDiffusionXLFolder(dir);
+    if (!folder.textEncoders) throw new CatalogError('This SDXL folder has no text encoders and tokenizers: it runs from prompt embeddings only (npm run generate), not from prompts.');
+    return { defaults: { ...folder.defaults, sizeMultiple: folder.sizeMultiple } };
+  },
+  load: async () => (await import('./stable-diffusion-xl/pipeline.js')).loadStableDiffusionXLPipeline,
+};
+
 /** Every pipeline, in the order intake tries them on a folder (the most specific layouts first). */
-export const PIPELINES: readonly PipelineDeclaration[] = [builtin, flux, stableDiffusion];
+export const PIPELINES: readonly PipelineDeclaration[] = [builtin, flux, stableDiffusionXL, stableDiffusion];
 
 export class CatalogError extends Error {}
 

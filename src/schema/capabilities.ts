@@ -27,6 +27,7 @@ const ImageCapabilitiesRef = builder.objectRef<ImageCapabilities>('ImageCapabili
     height: t.field({ type: SizeRangeRef, resolve: (c) => c.height }),
     maxImages: t.exposeInt('maxImages'),
     negativePrompt: t.exposeBoolean('negativePrompt', { description: 'Whether it takes a negative prompt.' }),
+    sizeConditioning: t.exposeBoolean('sizeConditioning', { description: 'Whether it takes originalSize, cropsCoordsTopLeft and targetSize (SDXL).' }),
     lora: t.exposeBoolean('lora', { description: 'Whether it takes LoRA adapters.' }),
   }),
 });

@@ -18,7 +18,10 @@ export function inputTypeFromZod(name: string, schema: z.ZodObject, refs: Record
           Object.entries(schema.shape).map(([key, field]) => {
             const { base, meta, optional } = unwrap(field as z.ZodType);
             const named = meta.graphql && refs[meta.graphql];
-            const type = named ?? meta.graphql ?? scalarOf(key, base);
+            const list = base._zod.def.type === 'array';
+            const element = list ? (base._zod.def as unknown as { element: z.ZodType }).element : base;
+            const scalar = named ?? meta.graphql ?? scalarOf(key, element);
+            const type = list ? [scalar] : scalar;
             // Pothos types each field from its declaration; these are built from data, so it cannot.
             return [key, t.field({ type: type as FieldType, required: !optional, ...(meta.description ? { description: meta.description } : {}) })];
           }),

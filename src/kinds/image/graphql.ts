@@ -39,6 +39,9 @@ export const GenerationRef = builder.objectRef<Generation>('Generation').impleme
     seed: t.float({ resolve: param('seed') }),
     previews: t.boolean({ resolve: param('previews') }),
     scheduler: t.field({ type: SchedulerEnum, nullable: true, resolve: param('scheduler') }),
+    originalSize: t.intList({ nullable: true, description: 'SDXL: [height, width]', resolve: param('originalSize') }),
+    cropsCoordsTopLeft: t.intList({ nullable: true, description: 'SDXL: [top, left]', resolve: param('cropsCoordsTopLeft') }),
+    targetSize: t.intList({ nullable: true, description: 'SDXL: [height, width]', resolve: param('targetSize') }),
     images: t.field({
       type: [ImageRef],
       description: 'Its outputs, which are all images.',

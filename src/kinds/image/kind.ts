@@ -54,6 +54,8 @@ async function prepare(em: EntityManager, input: Partial<ImageParams>, field: st
       caps.schedulers.length ? `must be one of ${caps.schedulers.join(', ')} for model "${model.name}"` : `cannot be chosen for model "${model.name}" (${model.pipeline}), which has a sampler of its own`,
     );
   }
+  const conditioned = (['originalSize', 'cropsCoordsTopLeft', 'targetSize'] as const).find((key) => input[key]);
+  if (conditioned && !caps.sizeConditioning) throw badInput(`${field}.${conditioned}`, `is not taken by model "${model.name}" (${model.pipeline}): only SDXL models condition on sizes`);
   const params: ImageParams = {
     prompt: input.prompt!,
     negativePrompt: input.negativePrompt || null,
@@ -68,6 +70,9 @@ async function prepare(em: EntityManager, input: Partial<ImageParams>, field: st
     seed: input.seed ?? crypto.randomInt(0, 2 ** 32),
     previews: input.previews ?? true,
     scheduler,
+    originalSize: input.originalSize ?? null,
+    cropsCoordsTopLeft: input.cropsCoordsTopLeft ?? null,
+    targetSize: input.targetSize ?? null,
   };
   return {
     params,

@@ -7,6 +7,8 @@ const size = z
   .max(2048, 'must be at most 2048')
   .refine((v) => v % 8 === 0, 'must be a multiple of 8');
 
+const sizePair = z.array(z.number().int().min(1, 'must be at least 1').max(8192, 'must be at most 8192')).length(2, 'must be [height, width]').nullable();
+
 /**
  * An image generation's parameters as it runs with them: the one definition that the GraphQL
  * input (`GenerateInput`), its validation, the stored row, the runner's request and the PNG's
@@ -32,6 +34,13 @@ export const imageParams = z.object({
     .meta({ graphql: 'Float', description: '0..4294967295; random when omitted, always recorded' }),
   previews: z.boolean().describe('GENERATING events carry a small preview image (default true)'),
   scheduler: z.string().nullable().meta({ graphql: 'Scheduler', description: "the sampler, for models that offer several (default: the model's own)" }),
+  originalSize: sizePair.describe('SDXL: the original size [height, width] it conditions on (default: the image size)'),
+  cropsCoordsTopLeft: z
+    .array(z.number().int().min(0, 'must be at least 0').max(4096, 'must be at most 4096'))
+    .length(2, 'must be [top, left]')
+    .nullable()
+    .describe('SDXL: the crop top-left [top, left] it conditions on (default: [0, 0])'),
+  targetSize: sizePair.describe('SDXL: the target size [height, width] it conditions on (default: the image size)'),
 });
 export type ImageParams = z.output<typeof imageParams>;
 

@@ -7,6 +7,9 @@ import { saveImages } from './save-images.js';
 
 const RUNNER_TASK = new URL('./runner-task.ts', import.meta.url).href;
 
+/** A validated [a, b] as the pipeline takes it (undefined: its default). */
+const pair = (v: number[] | null) => (v ? ([v[0], v[1]] as [number, number]) : undefined);
+
 /** One attempt of an image generation, in the worker: models here, inference in the runner, PNGs to storage. */
 export async function run(ctx: TaskContext<ImageParams>): Promise<TaskResult> {
   const p = ctx.job.params;
@@ -21,7 +24,7 @@ export async function run(ctx: TaskContext<ImageParams>): Promise<TaskResult> {
   const input: ImageRun = {
     model: { sha256: base.model.sha256, pipeline: base.model.pipeline, dir: base.dir, defaults: base.model.defaults },
     ...(lora ? { lora: { sha256: lora.model.sha256, file: path.join(lora.dir, lora.model.files[0]!.path), weight: p.loraWeight! } } : {}),
-    request: p,
+    request: { ...p, originalSize: pair(p.originalSize), cropsCoordsTopLeft: pair(p.cropsCoordsTopLeft), targetSize: pair(p.targetSize) },
     previews: p.previews,
   };
   const result = await ctx.inRunner<ImageRunResult>(RUNNER_TASK, input, (name, data) => {

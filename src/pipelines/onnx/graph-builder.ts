@@ -1,3 +1,4 @@
+import { toHalfArray } from './float16.js';
 import { ProtoWriter } from './protobuf.js';
 
 /** ONNX TensorProto.DataType values Kiln builds graphs with. */
@@ -29,7 +30,7 @@ interface Initializer {
   name: string;
   dims: number[];
   type: DataType;
-  data: Float32Array | BigInt64Array | Uint8Array | ExternalData;
+  data: Float32Array | Uint16Array | BigInt64Array | Uint8Array | ExternalData;
 }
 
 /**
@@ -57,6 +58,13 @@ export class GraphBuilder {
   weight(name: string, dims: number[], data: Float32Array): string {
     if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new Error(`${name}: data does not match ${dims}`);
     this.initializers.push({ name, dims, type: DataType.FLOAT, data });
+    return name;
+  }
+
+  /** A weight stored in float16 (the values rounded to the nearest half). */
+  halfWeight(name: string, dims: number[], data: Float32Array): string {
+    if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new Error(`${name}: data does not match ${dims}`);
+    this.initializers.push({ name, dims, type: DataType.FLOAT16, data: toHalfArray(data) });
     return name;
   }
 

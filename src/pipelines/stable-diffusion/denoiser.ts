@@ -1,8 +1,6 @@
 import type * as ort from 'onnxruntime-node';
 import { runBatched } from './batched-run.js';
-import { CLIP_MAX_LENGTH } from './clip-tokenizer.js';
 import type { EncodedPrompts } from './prompt-encoding.js';
-import type { StableDiffusionSessions } from './sessions.js';
 import { type Port, tensorFor } from './tensor-io.js';
 
 /**
@@ -20,6 +18,23 @@ export interface DenoiserOptions {
   latentWidth: number;
   /** Width of the guidance embedding, for `embedding` mode when the graph leaves it free. */
   embeddingWidth: number | null;
+  /** Further UNet inputs that hold one row per prompt, like the hidden states (SDXL's text_embeds and time_ids). */
+  conditions?: PromptCondition[];
+}
+
+/** A UNet input fixed for the whole generation: `values` holds one row of `rowDims` per prompt, in the prompts' order. */
+export interface PromptCondition {
+  port: Port;
+  values: Float32Array;
+  rowDims: number[];
+}
+
+/** The UNet session and what its graph declares, as Stable Diffusion's and SDXL's sessions both describe it. */
+export interface UnetGraph {
+  unet: ort.InferenceSession;
+  io: { sample: Port; timestep: Port; encoderHiddenStates: Port; timestepCond: Port | null; noisePred: string };
+  /** The graph's fixed batch size, or null where the batch is free. */
+  batch: { unet: number | null };
 }
 
 /** The UNet with everything but the latents and timestep fixed for one generation. */
@@ -31,16 +46,27 @@ export interface Denoiser {
 const DEFAULT_EMBEDDING_WIDTH = 256;
 
 /**
- * `prompts` holds the encoder's hidden states: [negative, prompt] for `cfg`, [prompt] otherwise.
- * The UNet's batch is [negative × n, prompt × n] (diffusers' order) or [prompt × n].
+ * `prompts` holds the encoder's hidden states: [negative, prompt] for `cfg`, [prompt] otherwise,
+ * and so does every one of `opts.conditions`. The UNet's batch is [negative × n, prompt × n]
+ * (diffusers' order) or [prompt × n].
  */
-export async function createDenoiser(sessions: StableDiffusionSessions, prompts: EncodedPrompts, opts: DenoiserOptions): Promise<Denoiser> {
-  const { io } = sessions;
+export async function createDenoiser(graph: UnetGraph, prompts: EncodedPrompts, opts: DenoiserOptions): Promise<Denoiser> {
+  const { io } = graph;
   const n = opts.numImages;
   const rows = opts.mode === 'cfg' ? 2 * n : n;
-  const chunk = sessions.batch.unet ?? rows;
+  const chunk = graph.batch.unet ?? rows;
   const perImage = 4 * opts.latentHeight * opts.latentWidth;
   const chunks = Array.from({ length: rows / chunk }, (_, c) => c * chunk);
+  /** One tensor per batch chunk, each UNet batch row taking its prompt's row. */
+  const tiled = (port: Port, values: Float32Array, rowDims: number[]): ort.Tensor[] => {
+    const rowLength = rowDims.reduce((a, b) => a * b, 1);
+    const all = new Float32Array(rows * rowLength);
+    for (let r = 0; r < rows; r++) {
+      const source = opts.mode === 'cfg' && r >= n ? 1 : 0;
+      all.set(values.subarray(source * rowLength, (source + 1) * rowLength), r * rowLength);
+    }
+    return chunks.map((start) => tensorFor(port, all.subarray(start * rowLength, (start + chunk) * rowLength), [chunk, ...rowDims]));
+  };
 
   // Fixed for the whole generation, so built once: a UNet step then only converts the latents.
   let states: ort.Tensor[];
@@ -48,16 +74,9 @@ export async function createDenoiser(sessions: StableDiffusionSessions, prompts:
     states = [prompts.tensor];
   } else {
     const values = await prompts.values();
-    const rowLength = values.length / prompts.rows;
-    const tiled = new Float32Array(rows * rowLength);
-    for (let r = 0; r < rows; r++) {
-      const source = opts.mode === 'cfg' && r >= n ? 1 : 0;
-      tiled.set(values.subarray(source * rowLength, (source + 1) * rowLength), r * rowLength);
-    }
-    states = chunks.map((start) =>
-      tensorFor(io.encoderHiddenStates, tiled.subarray(start * rowLength, (start + chunk) * rowLength), [chunk, CLIP_MAX_LENGTH, rowLength / CLIP_MAX_LENGTH]),
-    );
+    states = tiled(io.encoderHiddenStates, values, [prompts.sequenceLength, values.length / prompts.rows / prompts.sequenceLength]);
   }
+  const conditions = (opts.conditions ?? []).map((c) => ({ name: c.port.name, tensors: tiled(c.port, c.values, c.rowDims) }));
   const conds = opts.mode === 'embedding' ? guidanceCond(io.timestepCond!, opts.guidanceScale, chunk, opts.embeddingWidth) : null;
   const timestepLength = timestepDims(io.timestep, io.sample, chunk);
 
@@ -74,10 +93,11 @@ export async function createDenoiser(sessions: StableDiffusionSessions, prompts:
           [io.sample.name]: tensorFor(io.sample, sample, [count, 4, opts.latentHeight, opts.latentWidth]),
           [io.timestep.name]: t,
           [io.encoderHiddenStates.name]: states[c]!,
+          ...Object.fromEntries(conditions.map(({ name, tensors }) => [name, tensors[c]!])),
           ...(conds ? { [io.timestepCond!.name]: conds } : {}),
         };
       };
-      const out = await runBatched(sessions.unet, rows, chunk, feeds, io.noisePred);
+      const out = await runBatched(graph.unet, rows, chunk, feeds, io.noisePred);
       if (opts.mode !== 'cfg') return out;
       const g = opts.guidanceScale;
       const guided = new Float32Array(n * perImage);

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { KilnError } from '../../errors.js';
 import type { TokenizerFiles } from './clip-tokenizer.js';
+import { FolderReader } from './folder-reader.js';
 import { resolveSchedulerConfig, type SchedulerName, schedulerForClass, SchedulerConfigError } from './schedulers/scheduler-config.js';
 
 /**
@@ -84,8 +85,6 @@ const GRAPH = 'model.onnx';
 const WEBNN_GRAPH = 'model_layernorm.onnx';
 const PART_FOLDERS = ['text_encoder', 'unet', 'vae_decoder', 'tokenizer', 'scheduler'];
 
-type Json = Record<string, unknown>;
-
 /**
  * Recognises the folder's layout, checks it has everything a generation needs, and reads what
  * the model says about itself. Throws StableDiffusionFolderError naming every missing or
@@ -93,25 +92,10 @@ type Json = Record<string, unknown>;
  * registry can call it at registration time.
  */
 export async function inspectStableDiffusionFolder(dir: string): Promise<StableDiffusionFolder> {
-  const exists = async (rel: string) => !!(await fs.stat(path.join(dir, rel)).catch(() => null))?.isFile();
-  const problems: string[] = [];
-  const readJson = async (rel: string, required: boolean): Promise<Json | null> => {
-    let text: string;
-    try {
-      text = await fs.readFile(path.join(dir, rel), 'utf8');
-    } catch {
-      if (required) problems.push(`missing ${rel}`);
-      return null;
-    }
-    try {
-      const value: unknown = JSON.parse(text);
-      if (value && typeof value === 'object' && !Array.isArray(value)) return value as Json;
-    } catch {
-      // reported below
-    }
-    problems.push(`${rel} is not a JSON object`);
-    return null;
-  };
+  const reader = new FolderReader(dir);
+  const { problems } = reader;
+  const exists = (rel: string) => reader.exists(rel);
+  const readJson = (rel: string, required: boolean) => reader.readJson(rel, required);
 
   const index = await readJson('model_index.json', false);
   const hasIndex = await exists('model_index.json');
@@ -122,7 +106,7 @@ export async function inspectStableDiffusionFolder(dir: string): Promise<StableD
     ]);
   }
   if (index && (String(index._class_name ?? '').includes('XL') || 'text_encoder_2' in index)) {
-    throw new StableDiffusionFolderError(['this is a Stable Diffusion XL model (two text encoders), which the stable-diffusion-onnx pipeline does not run']);
+    throw new StableDiffusionFolderError(['this is a Stable Diffusion XL model (two text encoders), which the stable-diffusion-xl-onnx pipeline runs, not stable-diffusion-onnx']);
   }
 
   const graph = async (part: string) => {
@@ -133,19 +117,10 @@ export async function inspectStableDiffusionFolder(dir: string): Promise<StableD
   };
   const graphs = { textEncoder: await graph('text_encoder'), unet: await graph('unet'), vaeDecoder: await graph('vae_decoder') };
 
-  const tokenizer: TokenizerFiles = { dir: path.join(dir, 'tokenizer'), tokenizerJson: null, vocab: null, merges: null };
-  if (await exists('tokenizer/tokenizer.json')) tokenizer.tokenizerJson = path.join(dir, 'tokenizer/tokenizer.json');
-  else {
-    const [vocab, merges] = [await exists('tokenizer/vocab.json'), await exists('tokenizer/merges.txt')];
-    if (vocab && merges) Object.assign(tokenizer, { vocab: path.join(dir, 'tokenizer/vocab.json'), merges: path.join(dir, 'tokenizer/merges.txt') });
-    else {
-      const absent = [!vocab && 'tokenizer/vocab.json', !merges && 'tokenizer/merges.txt'].filter(Boolean).join(' and ');
-      problems.push(`missing ${absent} (or tokenizer/tokenizer.json)${layout === 'ort-turbo' ? ': Kiln runs offline, so the CLIP tokenizer files must be in the folder' : ''}`);
-    }
-  }
+  const tokenizer = await reader.tokenizer('tokenizer', layout === 'ort-turbo' ? ': Kiln runs offline, so the CLIP tokenizer files must be in the folder' : '');
 
   const schedulerFile = await readJson('scheduler/scheduler_config.json', layout === 'optimum');
-  const schedulerConfig: Json = schedulerFile ?? (layout === 'ort-turbo' ? SD_TURBO_SCHEDULER : {});
+  const schedulerConfig: Record<string, unknown> = schedulerFile ?? (layout === 'ort-turbo' ? SD_TURBO_SCHEDULER : {});
   const scheduler = schedulerForClass(schedulerConfig._class_name);
   if (schedulerFile || layout === 'ort-turbo') {
     try {
@@ -178,14 +153,5 @@ export async function inspectStableDiffusionFolder(dir: string): Promise<StableD
     height: side,
     scheduler,
   };
-  return { dir, layout, graphs, tokenizer, schedulerConfig, vaeScalingFactor, timeCondProjDim, defaults, files: await listFiles(dir, hasIndex) };
-}
-
-async function listFiles(dir: string, hasIndex: boolean): Promise<string[]> {
-  const files = hasIndex ? ['model_index.json'] : [];
-  for (const folder of PART_FOLDERS) {
-    const entries = await fs.readdir(path.join(dir, folder), { recursive: true, withFileTypes: true }).catch(() => []);
-    for (const e of entries) if (e.isFile()) files.push(path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
-  }
-  return files.sort();
+  return { dir, layout, graphs, tokenizer, schedulerConfig, vaeScalingFactor, timeCondProjDim, defaults, files: await reader.listFiles(PART_FOLDERS, hasIndex ? ['model_index.json'] : []) };
 }

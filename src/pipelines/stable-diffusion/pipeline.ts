@@ -1,15 +1,13 @@
 import { KilnError } from '../../errors.js';
 import type { GenerateHooks, GenerateRequest, GenerateResult, LoadedPipeline, LoadOptions } from '../pipeline.js';
 import { seedFor } from '../pipeline.js';
-import { SeededRandom } from '../random.js';
 import { type ClipTokenizer, loadClipTokenizer } from './clip-tokenizer.js';
 import { toRgb8 } from './decoded-image.js';
 import { createDenoiser, type GuidanceMode } from './denoiser.js';
 import { latentPreview } from './latent-preview.js';
 import { inspectStableDiffusionFolder, type StableDiffusionFolder } from './model-folder.js';
 import { encodePrompts } from './prompt-encoding.js';
-import { createScheduler, type Scheduler } from './schedulers/scheduler.js';
-import { isSchedulerName, resolveSchedulerConfig, SCHEDULER_NAMES } from './schedulers/scheduler-config.js';
+import { denoiseLatents, schedulerFor, startingLatents } from './sampling.js';
 import { openSessions, type StableDiffusionSessions } from './sessions.js';
 import { decodeLatents, VAE_FACTOR } from './vae-decode.js';
 
@@ -18,12 +16,7 @@ import { decodeLatents, VAE_FACTOR } from './vae-decode.js';
  * StableDiffusionPipeline runs it: prompt → CLIP tokens → text encoder; seeded noise scaled by
  * the scheduler's initial σ; one UNet run per timestep (negative and positive prompt in one
  * batch under classifier-free guidance) and a scheduler step; latents / scaling factor → VAE
- * decoder → 8-bit RGB.
- *
- * Noise comes from Kiln's generator, not PyTorch's: image i's starting latents are
- * SeededRandom(seed + i, stream 0) normals, and the noise ancestral and LCM steps add is drawn
- * from SeededRandom(seed + i, stream 1), so a seed means the same image in Kiln everywhere;
- * a request's `latents` replace the starting noise (to compare with diffusers' `latents=`).
+ * decoder → 8-bit RGB. Seeds and noise as in sampling.ts.
  */
 export interface StableDiffusionPipeline extends LoadedPipeline {
   readonly folder: StableDiffusionFolder;
@@ -62,7 +55,7 @@ async function generate(
   hooks: GenerateHooks,
 ): Promise<GenerateResult & { pixels: Float32Array[] }> {
   const t0 = performance.now();
-  const scheduler = schedulerFor(folder, req);
+  const scheduler = schedulerFor(folder.schedulerConfig, folder.defaults.scheduler, req);
   const [latentHeight, latentWidth] = latentSize(sessions, req);
   const n = req.numImages;
   if (!Number.isInteger(n) || n < 1) throw refuse('numImages must be a whole number of at least 1');
@@ -83,22 +76,8 @@ async function generate(
     const t1 = performance.now();
 
     const seeds = Array.from({ length: n }, (_, i) => seedFor(req.seed, i));
-    let latents = startingLatents(req, seeds, perImage, scheduler.initNoiseSigma);
-    const stepNoise = seeds.map((seed) => new SeededRandom(seed, 1));
-    const noise = () => {
-      const z = new Float32Array(n * perImage);
-      stepNoise.forEach((random, i) => z.set(random.normals(perImage), i * perImage));
-      return z;
-    };
-    const count = scheduler.timesteps.length;
-    for (let i = 0; i < count; i++) {
-      hooks.signal.throwIfAborted();
-      const prediction = await denoiser.predict(latents, scheduler.timesteps[i]!, scheduler.inputScale(i));
-      const { prev, denoised } = scheduler.step(i, prediction, latents, noise);
-      latents = prev;
-      hooks.onStep({ index: i + 1, count, preview: () => latentPreview(denoised.subarray(0, perImage), latentHeight, latentWidth) });
-    }
-    hooks.signal.throwIfAborted();
+    const start = startingLatents(req, seeds, perImage, scheduler.initNoiseSigma);
+    const latents = await denoiseLatents(scheduler, denoiser, start, seeds, hooks, (denoised) => latentPreview(denoised.subarray(0, perImage), latentHeight, latentWidth));
     const pixels = await decodeLatents(sessions, latents, n, latentHeight, latentWidth, folder.vaeScalingFactor);
     const t2 = performance.now();
     return {
@@ -113,16 +92,6 @@ async function generate(
 }
 
 const refuse = (message: string) => new KilnError('BAD_USER_INPUT', message);
-
-function schedulerFor(folder: StableDiffusionFolder, req: GenerateRequest): Scheduler {
-  const name = req.scheduler ?? folder.defaults.scheduler;
-  if (!isSchedulerName(name)) throw refuse(`unknown scheduler ${JSON.stringify(name)} (Kiln has ${SCHEDULER_NAMES.join(', ')})`);
-  try {
-    return createScheduler(resolveSchedulerConfig(folder.schedulerConfig, name), req.steps);
-  } catch (err) {
-    throw refuse((err as Error).message);
-  }
-}
 
 function latentSize(sessions: StableDiffusionSessions, req: GenerateRequest): [number, number] {
   for (const [side, value] of [['width', req.width], ['height', req.height]] as const) {
@@ -146,15 +115,4 @@ function checkBatches(sessions: StableDiffusionSessions, prompts: number, images
   for (const [graph, batch, rows] of runs) {
     if (batch !== null && rows % batch !== 0) throw refuse(`this model's ${graph} runs batches of ${batch}, and this request gives it ${rows}`);
   }
-}
-
-/** Standard-normal noise per image (or the request's), times the scheduler's initial σ. */
-function startingLatents(req: GenerateRequest, seeds: number[], perImage: number, sigma: number): Float32Array {
-  if (req.latents) {
-    if (req.latents.length !== seeds.length * perImage) throw refuse(`latents must hold ${seeds.length * perImage} values ([numImages, 4, height/8, width/8]), not ${req.latents.length}`);
-    return req.latents.map((v) => v * sigma);
-  }
-  const latents = new Float32Array(seeds.length * perImage);
-  seeds.forEach((seed, i) => latents.set(new SeededRandom(seed, 0).normals(perImage, sigma), i * perImage));
-  return latents;
 }

@@ -11,6 +11,8 @@ import { floatValues, tensorFor } from './tensor-io.js';
  */
 export interface EncodedPrompts {
   rows: number;
+  /** Tokens per prompt (77 for CLIP; precomputed embeddings may have another length). */
+  sequenceLength: number;
   tensor: ort.Tensor | null;
   values(): Promise<Float32Array>;
   dispose(): void;
@@ -25,7 +27,7 @@ export async function encodePrompts(sessions: StableDiffusionSessions, tokenizer
   const batch = sessions.batch.textEncoder;
   if (batch !== null && batch !== prompts.length) {
     const values = await runBatched(sessions.textEncoder, prompts.length, batch, feeds, sessions.io.hiddenStates);
-    return { rows: prompts.length, tensor: null, values: async () => values, dispose() {} };
+    return { rows: prompts.length, sequenceLength: CLIP_MAX_LENGTH, tensor: null, values: async () => values, dispose() {} };
   }
   const out = await sessions.textEncoder.run(feeds(0, prompts.length));
   for (const [name, t] of Object.entries(out)) if (name !== sessions.io.hiddenStates) t.dispose();
@@ -33,6 +35,7 @@ export async function encodePrompts(sessions: StableDiffusionSessions, tokenizer
   let cached: Promise<Float32Array> | undefined;
   return {
     rows: prompts.length,
+    sequenceLength: CLIP_MAX_LENGTH,
     tensor,
     values: () => (cached ??= floatValues(tensor)),
     dispose: () => tensor.dispose(),

@@ -1,9 +1,17 @@
+import type * as ort from 'onnxruntime-node';
 import { runBatched } from './batched-run.js';
 import { toUnitRgb } from './decoded-image.js';
-import type { StableDiffusionSessions } from './sessions.js';
-import { tensorFor } from './tensor-io.js';
+import { type Port, tensorFor } from './tensor-io.js';
 
 export const VAE_FACTOR = 8;
+
+/** The VAE decoder session and what its graph declares, as Stable Diffusion's and SDXL's sessions both describe it. */
+export interface VaeDecoderGraph {
+  vaeDecoder: ort.InferenceSession;
+  io: { latentSample: Port; image: string };
+  /** The graph's fixed batch size, or null where the batch is free. */
+  batch: { vaeDecoder: number | null };
+}
 
 /**
  * Decodes latents [n, 4, h, w] into n pictures, float32 [8h, 8w, 3] in [0, 1]. The latents are
@@ -12,7 +20,7 @@ export const VAE_FACTOR = 8;
  * activations dominate peak memory, and batching them gains little.
  */
 export async function decodeLatents(
-  sessions: StableDiffusionSessions,
+  sessions: VaeDecoderGraph,
   latents: Float32Array,
   count: number,
   latentHeight: number,

@@ -36,7 +36,7 @@ describe('npm run generate with a FLUX.1 folder', () => {
   it('prints both forms with --help and exits 0', async () => {
     const { code, stdout } = await generate(['--help']);
     expect(code).toBe(0);
-    expect(stdout).toContain('usage: generate --model DIR --prompt TEXT');
+    expect(stdout).toContain('usage: generate --model DIR (--prompt TEXT | --prompt-embeds F --pooled-prompt-embeds F)');
     expect(stdout).toContain('usage (FLUX.1 folders): generate --model DIR (--prompt TEXT | --prompt-embeds F --pooled-prompt-embeds F)');
   });
 
