@@ -94,7 +94,7 @@ function transpose(m: Float64Array, rows: number, cols: number): Float64Array {
   return t;
 }
 
-const labelOf = (m: LoraModule) => (m.component ? `${m.component}:${m.path}` : m.path);
+export const labelOf = (m: LoraModule) => (m.component ? `${m.component}:${m.path}` : m.path);
 
 export function planLoraMerge(structure: GraphStructure, adapter: LoraAdapter, options: LoraMergeOptions): LoraPlan {
   const index = indexGraphWeights(structure);
@@ -102,6 +102,7 @@ export function planLoraMerge(structure: GraphStructure, adapter: LoraAdapter, o
   const unprefixed = options.unprefixed ?? true;
   const report: LoraPlan['report'] = { matched: [], unmatched: [], partial: [], skipped: [] };
   const jobs = new Map<GraphWeight['tensor'], WeightJob>();
+  const listed = new Set<string>();
   let matchedModules = 0;
   for (const m of adapter.modules) {
     const label = labelOf(m);
@@ -120,6 +121,9 @@ export function planLoraMerge(structure: GraphStructure, adapter: LoraAdapter, o
       const job = jobs.get(slot.weight.tensor) ?? { weight: slot.weight, pieces: [] };
       job.pieces.push(piece);
       jobs.set(slot.weight.tensor, job);
+      const entry = `${label}\0${slot.weight.tensor.name}\0${part}`;
+      if (listed.has(entry)) continue;
+      listed.add(entry);
       report.matched.push({ module: label, initializer: slot.weight.tensor.name, shape: slot.weight.tensor.dims, ...(part ? { part } : {}) });
     }
   }
@@ -213,18 +217,30 @@ function checkFits(m: LoraModule, part: TargetPart, w: GraphWeight, moduleRows: 
   if (bytes !== size) throw new ModelFileError(`Weight ${quoteName(w.tensor.name)} holds ${bytes} bytes, not the ${size} its shape needs.`);
 }
 
+/** A graph none of whose modules the adapter has or matches: the adapter was made for another model (or another part of it). */
+export class LoraMatchError extends ModelFileError {
+  constructor(
+    message: string,
+    /** The modules meant for this graph that matched nothing. */
+    readonly unmatched: string[],
+  ) {
+    super(message);
+  }
+}
+
 function nothingMatched(adapter: LoraAdapter, component: string, report: LoraPlan['report'], index: WeightIndex): ModelFileError {
   if (!report.unmatched.length) {
     const parts = [...new Set(adapter.modules.map((m) => m.component))].join(', ');
-    return new ModelFileError(`The LoRA has no modules for the ${component}; its modules are for: ${parts}.`);
+    return new LoraMatchError(`The LoRA has no modules for the ${component}; its modules are for: ${parts}.`, []);
   }
   const examples = adapter.modules
     .filter((m) => report.unmatched.includes(labelOf(m)))
     .slice(0, 2)
     .map((m) => quoteName(`${m.path}.weight`))
     .join(' and ');
-  return new ModelFileError(
+  return new LoraMatchError(
     `None of the LoRA's ${report.unmatched.length} ${component} modules matches a weight of this graph (looked for weights named like ${examples}, under any prefix).${constantFoldingHint(index)}`,
+    report.unmatched,
   );
 }
 

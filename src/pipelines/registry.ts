@@ -1,4 +1,3 @@
-import { BUILTIN_FILES } from './builtin/model-files.js';
 import { loadBuiltinPipeline } from './builtin/pipeline.js';
 import type { LoadedPipeline, LoadOptions } from './pipeline.js';
 import { loadStableDiffusionPipeline } from './stable-diffusion/pipeline.js';
@@ -9,12 +8,6 @@ const loaders: Record<string, (dir: string, options: LoadOptions) => Promise<Loa
 };
 
 export const pipelineNames = Object.keys(loaders);
-
-/** The graph a LoRA adapter merges into, per pipeline. */
-export const loraTargets: Record<string, string> = {
-  builtin: BUILTIN_FILES.denoiser,
-  'stable-diffusion-onnx': 'unet/model.onnx',
-};
 
 export class UnknownPipelineError extends Error {}
 

@@ -8,9 +8,10 @@ import { KilnError } from '../errors.js';
 import { SessionCache } from '../models/session-cache.js';
 import type { RgbImage } from '../pipelines/pipeline.js';
 import { readLoraAdapter } from '../models/lora-adapter.js';
-import { loraPatcher } from '../models/lora-merge.js';
+import { loraPatchSet } from '../models/lora-for-model.js';
+import { pipelineLoraGraphs } from '../models/lora-targets.js';
 import { checkProviders } from '../pipelines/onnx/provider-check.js';
-import { loadPipeline, loraTargets, UnknownPipelineError } from '../pipelines/registry.js';
+import { loadPipeline, UnknownPipelineError } from '../pipelines/registry.js';
 import type { FromRunner, LoraSpec, RunFailure, RunnerSettings, RunSpec, ToRunner } from './runner-protocol.js';
 
 let settings: RunnerSettings | undefined;
@@ -47,14 +48,17 @@ class CancelledError extends Error {
 class ModelLoadError extends Error {}
 class LoraLoadError extends Error {}
 
-async function loraPatch(pipeline: string, lora: LoraSpec) {
-  const target = loraTargets[pipeline];
-  if (!target) throw new LoraLoadError(`the ${pipeline} pipeline does not take LoRA adapters`);
+async function loraPatch(model: RunSpec['model'], lora: LoraSpec) {
+  const targets = pipelineLoraGraphs[model.pipeline];
+  if (!targets) throw new LoraLoadError(`the ${model.pipeline} pipeline does not take LoRA adapters`);
   const t0 = performance.now();
   const adapter = await readLoraAdapter(lora.file).catch((err) => {
     throw new LoraLoadError(`could not read the LoRA: ${(err as Error).message}`, { cause: err });
   });
-  return { patcher: loraPatcher(adapter, lora.weight, { file: target }), readMs: performance.now() - t0 };
+  const set = await loraPatchSet(adapter, lora.weight, targets, model.dir).catch((err) => {
+    throw new LoraLoadError(`could not apply the LoRA: ${(err as Error).message}`, { cause: err });
+  });
+  return { set, readMs: performance.now() - t0 };
 }
 
 async function run(spec: RunSpec) {
@@ -67,15 +71,15 @@ async function run(spec: RunSpec) {
     // Each (model, LoRA, weight) has its own session, built from the base weights: LoRAs never stack.
     const key = spec.lora ? `${spec.model.key}+${spec.lora.key}@${spec.lora.weight}` : spec.model.key;
     const held = await cache!.acquire(key, async () => {
-      const patch = spec.lora ? await loraPatch(spec.model.pipeline, spec.lora) : undefined;
+      const patch = spec.lora ? await loraPatch(spec.model, spec.lora) : undefined;
       const pipeline = await loadPipeline(spec.model.pipeline, spec.model.dir, {
         executionProviders: providers,
-        ...(patch ? { graphPatch: patch.patcher } : {}),
+        ...(patch ? { graphPatches: patch.set.patches } : {}),
       }).catch((err) => {
         if (err instanceof KilnError && patch) throw new LoraLoadError(`could not apply the LoRA: ${err.message}`, { cause: err });
         throw new ModelLoadError(`could not load model: ${(err as Error).message}`, { cause: err });
       });
-      if (patch) loraMs = patch.readMs + patch.patcher.report().mergeMs;
+      if (patch) loraMs = patch.readMs + patch.set.report().mergeMs;
       return pipeline;
     });
     release = held.release;
