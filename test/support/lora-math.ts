@@ -58,3 +58,30 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) most = Math.max(most, Math.abs(a[i]! - b[i]!));
   return most;
 }
+
+/** Where part of a module's update goes, written out by hand: `rows` up rows from `upFrom`, onto rows from `at` of the weight in PyTorch's layout [out, in]. */
+export interface HandTarget {
+  initializer: string;
+  /** Stored [in, out] (MatMul), not [out, in]. */
+  transposed: boolean;
+  out: number;
+  in: number;
+  upFrom?: number;
+  rows?: number;
+  at?: number;
+}
+
+/** The graph with `module` merged into `targets` the plain way: to PyTorch's layout, add the delta, back. */
+export function mergeByHand(bytes: Uint8Array, module: LoraModule, weight: number, targets: HandTarget[]): Uint8Array {
+  let out = bytes;
+  for (const t of targets) {
+    const stored = weightValues(out, t.initializer);
+    const w = t.transposed ? transpose(stored, t.in, t.out) : stored;
+    const rows = t.rows ?? t.out;
+    const delta = loraDelta(module, weight, t.upFrom ?? 0, rows);
+    const at = t.at ?? 0;
+    for (let i = 0; i < rows; i++) for (let j = 0; j < t.in; j++) w[(at + i) * t.in + j]! += delta[i * t.in + j]!;
+    out = withWeightValues(out, t.initializer, t.transposed ? transpose(w, t.out, t.in) : w);
+  }
+  return out;
+}
