@@ -33,7 +33,7 @@ const KEYS = Object.keys(MODULES) as Key[];
 const BASE: Record<Key, Float32Array> = Object.fromEntries(
   KEYS.map((k, i) => {
     const m = MODULES[k];
-    return [k, new SeededRandom(10 + i).normals(m.out * m.in.reduce((a, b) => a * b, 1), 0.3)];
+    return [k, new SeededRandom(10 + i).normals(m.out * (m.in as readonly number[]).reduce((a, b) => a * b, 1), 0.3)];
   }),
 ) as Record<Key, Float32Array>;
 

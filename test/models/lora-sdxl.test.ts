@@ -62,7 +62,7 @@ describe.skipIf(!existsSync(UNET))('LoRAs on an SDXL UNet exported from diffuser
     // Both adapters hold the same matrices (same seed, same shapes, same order).
     expect(Buffer.from(merged[0]!).equals(Buffer.from(merged[1]!))).toBe(true);
 
-    let hand = base;
+    let hand: Uint8Array = base;
     for (const [, diffusers, , target] of MODULES) hand = mergeByHand(hand, peft.modules.find((m) => m.path === diffusers)!, WEIGHT, [target]);
     for (const [, , , t] of MODULES) expect(maxAbsDiff(weightValues(merged[0]!, t.initializer), weightValues(hand, t.initializer)), t.initializer).toBeLessThan(1e-5);
 
