@@ -5,7 +5,7 @@ import { LoraDeltaKernel } from './lora-delta-kernel.js';
 import { factorsOf, type WeightJob } from './lora-plan.js';
 import { ModelFileError, quoteName } from './model-file-error.js';
 import type { GraphInitializer, GraphStructure } from './onnx-graph-structure.js';
-import { OnnxDataType } from './onnx-model.js';
+import { inspectOnnx, OnnxDataType } from './onnx-model.js';
 
 /**
  * Applies a merge plan to a graph read from its file, the way a pipeline loads it.
@@ -74,6 +74,11 @@ export async function patchGraphFile(input: {
     const realGraphDir = await fs.realpath(graphDir);
     const realScratch = await fs.realpath(scratch!);
     const root = commonFolder(realGraphDir, realScratch);
+    // Only the main graph's initializers are relocated; external tensors anywhere else would be lost.
+    const relocatable = structure.initializers.filter((t) => t.data.kind === 'external').length;
+    if (root !== realGraphDir && inspectOnnx(bytes).externalTensors.length !== relocatable) {
+      throw new ModelFileError('The graph keeps external data in constants or subgraphs, which a LoRA merge cannot point elsewhere; export it with all external weights as initializers of the main graph.');
+    }
     const rewritten = rewriteExternalData(bytes, structure, (t, data) => {
       const m = moved.get(t);
       if (m) return { location: path.relative(root, path.join(realScratch, PATCH_FILE)), ...m };
