@@ -171,7 +171,7 @@ const gb = (bytes: number) => (bytes / 1e9).toFixed(2);
 const best = (xs: number[]) => Math.min(...xs);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-console.log(`LoRA apply, rank ${rank}, float16 weights in external data, ${os.availableParallelism()} cores, scale ${scale}`);
+console.log(`LoRA apply, rank ${rank}, float16 weights in external data, ${os.availableParallelism()} cores (load average ${os.loadavg()[0]!.toFixed(1)}), scale ${scale}`);
 for (const [name, root, component, layers] of [
   ['SDXL UNet', 'unet', 'unet', sdxlLayers(scale)],
   ['FLUX.1 transformer', 'transformer', 'transformer', fluxLayers(scale)],

@@ -46,28 +46,52 @@ export async function patchGraphFile(input: {
   let scratch: string | undefined;
   let patch: fs.FileHandle | undefined;
   const moved = new Map<GraphInitializer, { offset: number; length: number }>();
+  // Reading the next external tensor and writing the last one overlap with merging this one;
+  // at most three tensors are in memory at a time.
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inFlight.add(p);
+    p.then(
+      () => inFlight.delete(p),
+      () => inFlight.delete(p),
+    );
+    return p;
+  };
   try {
-    let end = 0;
     for (const job of jobs) {
       const t = job.weight.tensor;
+      if (t.data.kind !== 'raw' && t.data.kind !== 'float_data') continue;
       const f = factorsOf(job, weight);
-      const half = t.dataType === OnnxDataType.FLOAT16;
-      if (t.data.kind === 'raw' || t.data.kind === 'float_data') {
-        const region = bytes.subarray(t.data.start, t.data.end);
-        const merged = await kernel.add(typedCopy(region, half), f.rows, f.cols, Float32Array.from(f.a), Float32Array.from(f.b));
-        region.set(asBytes(merged));
-      } else if (t.data.kind === 'external') {
-        const length = t.data.length ?? f.rows * f.cols * (half ? 2 : 4);
-        const values = await readExternal(sources, graphDir, t, t.data.location, t.data.offset, length);
-        const merged = asBytes(await kernel.add(half ? new Uint16Array(values.buffer) : new Float32Array(values.buffer), f.rows, f.cols, Float32Array.from(f.a), Float32Array.from(f.b)));
-        scratch ??= await fs.mkdtemp(path.join(input.scratchDir, 'kiln-lora-'));
-        patch ??= await fs.open(path.join(scratch, PATCH_FILE), 'w');
-        const offset = Math.ceil(end / ALIGN) * ALIGN;
-        await writeAll(patch, merged, offset);
-        end = offset + merged.length;
-        moved.set(t, { offset, length: merged.length });
-      }
+      const region = bytes.subarray(t.data.start, t.data.end);
+      const values = typedCopy(region, t.dataType === OnnxDataType.FLOAT16);
+      await kernel.add(values, f.rows, f.cols, Float32Array.from(f.a), Float32Array.from(f.b));
+      region.set(asBytes(values));
     }
+    const external = jobs.filter((j) => j.weight.tensor.data.kind === 'external');
+    const read = (job: WeightJob) => {
+      const t = job.weight.tensor;
+      const data = t.data as ExternalData;
+      const length = data.length ?? t.dims.reduce((a, b) => a * b, 1) * (t.dataType === OnnxDataType.FLOAT16 ? 2 : 4);
+      return track(readExternal(sources, graphDir, t, data.location, data.offset, length));
+    };
+    let next = external[0] && read(external[0]);
+    let written: Promise<void> = Promise.resolve();
+    let end = 0;
+    for (const [i, job] of external.entries()) {
+      const t = job.weight.tensor;
+      const merged = await next!;
+      next = external[i + 1] && read(external[i + 1]!);
+      const f = factorsOf(job, weight);
+      await kernel.add(t.dataType === OnnxDataType.FLOAT16 ? new Uint16Array(merged.buffer) : new Float32Array(merged.buffer), f.rows, f.cols, Float32Array.from(f.a), Float32Array.from(f.b));
+      scratch ??= await fs.mkdtemp(path.join(input.scratchDir, 'kiln-lora-'));
+      patch ??= await fs.open(path.join(scratch, PATCH_FILE), 'w');
+      await written;
+      const offset = Math.ceil(end / ALIGN) * ALIGN;
+      written = track(writeAll(patch, merged, offset));
+      end = offset + merged.length;
+      moved.set(t, { offset, length: merged.length });
+    }
+    await written;
     await patch?.close();
     patch = undefined;
     if (!moved.size) return { bytes, folder: graphDir, dispose: async () => {} };
@@ -87,6 +111,7 @@ export async function patchGraphFile(input: {
     const made = scratch!;
     return { bytes: rewritten, folder: root, dispose: () => fs.rm(made, { recursive: true, force: true }) };
   } catch (err) {
+    await Promise.allSettled(inFlight);
     await patch?.close();
     if (scratch) await fs.rm(scratch, { recursive: true, force: true });
     throw err;
@@ -132,7 +157,7 @@ async function writeAll(handle: fs.FileHandle, data: Uint8Array, position: numbe
 }
 
 /** The deepest folder holding both `a` and `b` (absolute paths). */
-export function commonFolder(a: string, b: string): string {
+function commonFolder(a: string, b: string): string {
   const [x, y] = [a.split(path.sep), b.split(path.sep)];
   let i = 0;
   while (i < x.length && i < y.length && x[i] === y[i]) i++;

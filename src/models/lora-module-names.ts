@@ -35,7 +35,7 @@ export interface TargetPart {
   of: number;
 }
 
-type Fused = string | string[] | 'swap-halves';
+type Fused = string | string[];
 
 const DOUBLE: Record<string, Fused> = {
   'img_attn.qkv': ['attn.to_q', 'attn.to_k', 'attn.to_v'],
