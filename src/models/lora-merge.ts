@@ -17,9 +17,10 @@ import { OnnxDataType } from './onnx-model.js';
  * built from the base, so LoRAs never stack.
  *
  * Two ways in: `mergeLora` on a graph held in memory whose weights are all inside it (values
- * rewritten in a copy, raw_data keeping its length, so nothing is re-encoded), and a patcher's
- * `open` on a graph file, the way pipelines load it, which also handles weights in external
- * data files one tensor at a time (lora-graph-patch.ts).
+ * rewritten in a copy, raw_data keeping its length, so nothing is re-encoded; the arithmetic in
+ * JavaScript, in double precision, on one thread), and a patcher's `open` on a graph file, the
+ * way pipelines load it, which also handles weights in external data files one tensor at a time
+ * and does the arithmetic in onnxruntime on every core (lora-graph-patch.ts).
  */
 
 export type { LoraMergeOptions, LoraMergeReport } from './lora-plan.js';
