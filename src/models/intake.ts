@@ -7,11 +7,14 @@ import { pipeline as pipe } from 'node:stream/promises';
 import { type DataSource, IsNull } from 'typeorm';
 import { type Model, ModelEntity, type ModelFile, type ModelKind } from '../db/entities/model.js';
 import { badInput, KilnError } from '../errors.js';
-import { CatalogError, PIPELINES, pipelineNamed } from '../pipelines/catalog.js';
+import { CatalogError, PIPELINES } from '../pipelines/catalog.js';
 import { modelKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import { folderSha256 } from './content-hash.js';
 import { readLoraAdapter } from './lora-adapter.js';
+import { type LoraBaseFamily, loraBaseFamily } from './lora-family.js';
+import { checkLoraFits } from './lora-for-model.js';
+import { pipelineLoraGraphs } from './lora-targets.js';
 import { ModelFileError } from './model-file-error.js';
 import { validateOnnxFile } from './onnx-validation.js';
 import { readSafetensorsHeader } from './safetensors.js';
@@ -49,16 +52,34 @@ export async function baseModelFor(ds: DataSource, input: ModelInput, field: str
   if (!input.baseModelId) throw badInput(`${field}.baseModelId`, 'is needed: a LoRA adapter applies to a base model');
   const base = await ds.manager.findOneBy(ModelEntity, { id: input.baseModelId });
   if (!base || base.deletedAt || base.kind !== 'BASE') throw badInput(`${field}.baseModelId`, `names no base model (${input.baseModelId})`);
-  if (!pipelineNamed(base.pipeline).loraTargets(base.defaults).length) throw badInput(`${field}.baseModelId`, `names a ${base.pipeline} model, which takes no LoRA adapters`);
+  if (!pipelineLoraGraphs[base.pipeline]) throw badInput(`${field}.baseModelId`, `names a ${base.pipeline} model, which takes no LoRA adapters`);
   return base;
+}
+
+/** What intake learnt about a LoRA adapter. */
+export interface LoraFacts {
+  /** The family its metadata says it was trained for, where it says one. */
+  baseFamily: LoraBaseFamily | null;
+  modules: number;
+  /** Modules that patch a weight of the base model (the rest are for parts the model lacks). */
+  matched: number;
+}
+
+export interface ExaminedModel {
+  pipeline: string;
+  defaults: Record<string, number | string>;
+  files: ModelFile[];
+  /** For LoRA adapters. */
+  lora?: LoraFacts;
 }
 
 /**
  * Checks a model's files (in `dir`, on this machine) before Kiln accepts them, hashes each, and
- * works out the model's pipeline and defaults. Throws a BAD_USER_INPUT error (ModelFileError)
- * saying what is wrong.
+ * works out the model's pipeline and defaults. A LoRA adapter is matched against its base
+ * model's graphs (fetched from `storage`, graph files only) and refused unless it applies to
+ * them. Throws a BAD_USER_INPUT error (ModelFileError) saying what is wrong.
  */
-export async function examineModel(dir: string, paths: string[], input: ModelInput, base: Model | undefined) {
+export async function examineModel(dir: string, paths: string[], input: ModelInput, base: Model | undefined, storage: Storage): Promise<ExaminedModel> {
   for (const p of paths) await checkFile(dir, p);
   const files: ModelFile[] = [];
   for (const p of [...paths].sort()) files.push({ path: p, sizeBytes: (await fs.stat(path.join(dir, p))).size, sha256: await sha256Of(path.join(dir, p)) });
@@ -66,7 +87,12 @@ export async function examineModel(dir: string, paths: string[], input: ModelInp
     if (paths.length !== 1 || !paths[0]!.endsWith('.safetensors')) throw new ModelFileError('A LoRA adapter is one .safetensors file.');
     const adapter = await readLoraAdapter(path.join(dir, paths[0]!));
     if (adapter.modules.length === 0) throw new ModelFileError('The file holds no LoRA modules.');
-    return { pipeline: base!.pipeline, defaults: {}, files };
+    const targets = pipelineLoraGraphs[base!.pipeline]!;
+    const graphFiles = base!.files.map((f) => f.path).filter((p) => targets.some((t) => t.files.includes(p)));
+    const fit = await withLocalCopy(storage, base!.storageKey, graphFiles, (baseDir) => checkLoraFits(adapter, targets, baseDir));
+    const baseFamily = loraBaseFamily(adapter.metadata);
+    // The family its metadata names is kept with it, for clients to show and match.
+    return { pipeline: base!.pipeline, defaults: baseFamily ? { baseFamily: baseFamily.family } : {}, files, lora: { baseFamily, modules: fit.modules, matched: fit.matched } };
   }
   const index = await readJson(dir, 'model_index.json');
   // The first pipeline whose layout the folder is in; the last one's refusal says what is missing.
@@ -138,7 +164,7 @@ export async function registerModel(
   ds: DataSource,
   id: string,
   input: ModelInput,
-  examined: { pipeline: string; defaults: Record<string, number | string>; files: ModelFile[] },
+  examined: ExaminedModel,
 ): Promise<Model> {
   const sha256 = examined.files.length === 1 && input.kind === 'LORA' ? examined.files[0]!.sha256 : folderSha256(examined.files);
   const existing = await ds.manager.findOneBy(ModelEntity, { sha256, deletedAt: IsNull() });

@@ -6,11 +6,17 @@ import { parseSafetensors, type SafetensorsTensor, tensorAsFloat32 } from './saf
  * LoRA adapters in safetensors, in the key formats people share them in:
  *
  * - kohya (sd-scripts, most community LoRAs): `lora_unet_<module_path_with_underscores>.lora_down.weight`,
- *   `.lora_up.weight`, `.alpha`; `lora_te_`, `lora_te1_`, `lora_te2_` for text encoders.
+ *   `.lora_up.weight`, `.alpha`; `lora_transformer_` too; `lora_te_`, `lora_te1_`, `lora_te2_`,
+ *   `lora_te3_` for text encoders. Module paths are diffusers' (SD 1.x), the original UNet's
+ *   (SDXL: `input_blocks_4_1_…`) or Black Forest Labs' (FLUX: `double_blocks_0_img_attn_qkv`).
  * - diffusers / PEFT: `unet.<dotted.module.path>.lora_A.weight` and `.lora_B.weight` (optionally
  *   `.alpha`), the older `….lora.down.weight` / `….lora.up.weight`, and attention processors'
- *   `….processor.to_q_lora.down.weight`; `text_encoder.`, `text_encoder_2.` for text encoders,
- *   `base_model.model.` (a bare PEFT save) for no component.
+ *   `….processor.to_q_lora.down.weight`; `transformer.` for FLUX, `text_encoder.`,
+ *   `text_encoder_2.` for text encoders, `diffusion_model.` (ComfyUI's FLUX saves, with
+ *   `.lora_down.weight` / `.lora_up.weight` too), `base_model.model.` (a bare PEFT save) for no
+ *   component.
+ * - XLabs (FLUX): `double_blocks.0.processor.qkv_lora1.down.weight`, `….up.weight` (`qkv_lora1`,
+ *   `proj_lora1` for the image stream, `…2` for the text stream), no component.
  * - Kiln's own, for the built-in model: the PEFT form with component `denoiser`, e.g.
  *   `denoiser.layer1.lora_A.weight` [rank, in], `denoiser.layer1.lora_B.weight` [out, rank],
  *   `denoiser.layer1.alpha` (a scalar).
@@ -20,8 +26,16 @@ import { parseSafetensors, type SafetensorsTensor, tensorAsFloat32 } from './saf
  */
 
 /** Components named by key prefixes, in both spellings. */
-const KOHYA_COMPONENTS: Record<string, string> = { unet: 'unet', te: 'text_encoder', te1: 'text_encoder', te2: 'text_encoder_2', denoiser: 'denoiser' };
-const DOTTED_COMPONENTS = new Set(['unet', 'text_encoder', 'text_encoder_2', 'denoiser']);
+const KOHYA_COMPONENTS: Record<string, string> = {
+  unet: 'unet',
+  transformer: 'transformer',
+  te: 'text_encoder',
+  te1: 'text_encoder',
+  te2: 'text_encoder_2',
+  te3: 'text_encoder_3',
+  denoiser: 'denoiser',
+};
+const DOTTED_COMPONENTS = new Set(['unet', 'transformer', 'diffusion_model', 'text_encoder', 'text_encoder_2', 'text_encoder_3', 'denoiser']);
 
 export interface LoraTensor {
   shape: number[];
@@ -29,6 +43,8 @@ export interface LoraTensor {
 }
 
 export interface LoraModule {
+  /** The adapter's key of its down matrix, for messages. */
+  key: string;
   /** The module's path as the adapter spells it: dotted, or with underscores for kohya keys. */
   path: string;
   naming: 'dotted' | 'underscored';
@@ -56,8 +72,9 @@ interface ParsedKey {
   part: Part;
 }
 
-const KOHYA_KEY = /^lora_(unet|te1|te2|te|denoiser)_(.+)\.(lora_down\.weight|lora_up\.weight|alpha)$/;
-const PEFT_KEY = /^(.+)\.(lora_A\.weight|lora_B\.weight|lora\.down\.weight|lora\.up\.weight|alpha)$/;
+const KOHYA_KEY = /^lora_(unet|transformer|te1|te2|te3|te|denoiser)_(.+)\.(lora_down\.weight|lora_up\.weight|alpha)$/;
+const PEFT_KEY = /^(.+)\.(lora_A\.weight|lora_B\.weight|lora\.down\.weight|lora\.up\.weight|lora_down\.weight|lora_up\.weight|alpha)$/;
+const XLABS_KEY = /^(?:(diffusion_model)\.)?((?:double|single)_blocks\.\d+\.processor\.(?:qkv|proj)_lora[12]?)\.(down|up)\.weight$/;
 const PROCESSOR_KEY = /^(.+)\.processor\.(to_q|to_k|to_v|to_out)_lora\.(down|up)\.weight$/;
 const PARTS: Record<string, Part> = {
   'lora_down.weight': 'down',
@@ -97,6 +114,8 @@ export function parseLoraAdapter(bytes: Uint8Array): LoraAdapter {
 function parseKey(name: string): ParsedKey {
   const kohya = KOHYA_KEY.exec(name);
   if (kohya) return { component: KOHYA_COMPONENTS[kohya[1]!]!, path: kohya[2]!, naming: 'underscored', part: PARTS[kohya[3]!]! };
+  const xlabs = XLABS_KEY.exec(name);
+  if (xlabs) return { component: xlabs[1] ?? null, path: xlabs[2]!, naming: 'dotted', part: PARTS[xlabs[3]!]! };
   const processor = PROCESSOR_KEY.exec(name);
   const peft = PEFT_KEY.exec(name);
   let stem: string;
@@ -109,7 +128,7 @@ function parseKey(name: string): ParsedKey {
     part = PARTS[peft[2]!]!;
   } else {
     throw refuse(
-      `its tensor ${quoteName(name)} is not a kohya (lora_down, lora_up, alpha) or diffusers/PEFT (lora_A, lora_B, lora.down, lora.up) key; LoHa, LoKr and DoRA adapters are not supported`,
+      `its tensor ${quoteName(name)} is not a kohya (lora_down, lora_up, alpha), XLabs (processor.qkv_lora1.down) or diffusers/PEFT (lora_A, lora_B, lora.down, lora.up) key; LoHa, LoKr and DoRA adapters are not supported`,
     );
   }
   if (stem.startsWith('base_model.model.')) return { component: null, path: stem.slice('base_model.model.'.length), naming: 'dotted', part };
@@ -141,5 +160,5 @@ function toModule(bytes: Uint8Array, key: ParsedKey, tensors: Partial<Record<Par
     if (a.data.length !== 1) throw refuse(`${what} has an alpha that is not a single number`);
     alpha = a.data[0]!;
   }
-  return { path: key.path, naming: key.naming, component: key.component, down, up, rank, alpha };
+  return { key: tensors.down.name, path: key.path, naming: key.naming, component: key.component, down, up, rank, alpha };
 }

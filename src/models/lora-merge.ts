@@ -1,49 +1,29 @@
+import os from 'node:os';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { floatToHalfBits, halfBitsToFloat } from '../pipelines/onnx/float16.js';
-import type { GraphPatch } from '../pipelines/pipeline.js';
-import type { LoraAdapter, LoraModule } from './lora-adapter.js';
+import type { GraphPatch, PatchedGraph } from '../pipelines/pipeline.js';
+import type { LoraAdapter } from './lora-adapter.js';
+import { patchGraphFile } from './lora-graph-patch.js';
+import { type Factors, factorsOf, type LoraMergeOptions, type LoraMergeReport, planLoraMerge, type WeightJob } from './lora-plan.js';
 import { ModelFileError, quoteName } from './model-file-error.js';
-import { inspectOnnx, OnnxDataType, type OnnxTensor } from './onnx-model.js';
+import { bufferSource, readGraphStructure } from './onnx-graph-structure.js';
+import { OnnxDataType } from './onnx-model.js';
 
 /**
- * Merges a LoRA into a base ONNX graph's bytes: W += weight · (alpha / rank) · up · down for
- * every module whose weight the graph holds. The values are rewritten in place in a copy of the
- * bytes (raw_data keeps its length, so nothing is re-encoded), and the base is never modified:
- * the graph for (base, LoRA, weight) is always built from the base, so LoRAs never stack.
+ * Merges a LoRA into a base ONNX graph: W += weight · (alpha / rank) · up · down for every
+ * module whose weight the graph holds (lora-plan.ts says which, lora-graph-weights.ts how
+ * weights are found). The base is never modified: the graph for (base, LoRA, weight) is always
+ * built from the base, so LoRAs never stack.
  *
- * A module `down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q` matches the initializer
- * `<any prefix>down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q.weight`; kohya's
- * underscored paths are ambiguous, so they are compared with the graph's names converted to
- * underscores, never guessed back into dots. The weight must be [out, in] (PyTorch's Linear
- * layout) or [out, in, kh, kw] (Conv), float32 or float16, and the graph must keep all its
- * weights inside the .onnx file.
- *
- * Which Stable Diffusion exports qualify: a diffusers UNet exported by `torch.onnx.export`
- * without constant folding keeps PyTorch's names and layouts (`…attn1.to_q.weight` [out, in],
- * transposed in the graph), as Kiln's sd-tiny fixture does. Optimum's exports fold each Linear
- * weight's Transpose into an anonymous `onnx::MatMul_1234` [in, out], which no LoRA can name:
- * those are refused. Kohya LoRAs for SDXL use the original (LDM) module names
- * (`input_blocks_4_1_…`), not diffusers', and do not match diffusers exports either.
+ * Two ways in: `mergeLora` on a graph held in memory whose weights are all inside it (values
+ * rewritten in a copy, raw_data keeping its length, so nothing is re-encoded; the arithmetic in
+ * JavaScript, in double precision, on one thread), and a patcher's `open` on a graph file, the
+ * way pipelines load it, which also handles weights in external data files one tensor at a time
+ * and does the arithmetic in onnxruntime on every core (lora-graph-patch.ts).
  */
 
-export interface LoraMergeOptions {
-  /** The model part this graph is ('unet', 'denoiser', …): modules of other parts are skipped. */
-  component: string;
-  /**
-   * Merge what matches even when some modules for this component match no weight. Off by
-   * default: a LoRA applied in part changes the image in ways nobody trained, silently.
-   */
-  allowPartial?: boolean;
-}
-
-export interface LoraMergeReport {
-  matched: { module: string; initializer: string; shape: number[] }[];
-  /** Modules for this component (or for none) that no weight of the graph matched (only with allowPartial). */
-  unmatched: string[];
-  /** Modules for other components, e.g. a text encoder's when merging into a UNet. */
-  skipped: string[];
-  mergeMs: number;
-}
+export type { LoraMergeOptions, LoraMergeReport } from './lora-plan.js';
 
 export interface LoraMergeResult extends LoraMergeReport {
   bytes: Uint8Array;
@@ -51,73 +31,72 @@ export interface LoraMergeResult extends LoraMergeReport {
 
 export function mergeLora(base: Uint8Array, adapter: LoraAdapter, weight: number, options: LoraMergeOptions): LoraMergeResult {
   const t0 = performance.now();
-  if (!Number.isFinite(weight)) throw new RangeError(`LoRA weight ${weight} is not a finite number`);
-  const info = inspectOnnx(base);
-  // A merged graph reaches onnxruntime as bytes, and onnxruntime then resolves external-data
-  // paths against the process's working directory, not the model's folder.
-  const external = info.externalTensors[0];
+  checkWeight(weight);
+  const structure = readGraphStructure(bufferSource(base));
+  // A graph handed to onnxruntime as bytes cannot find external files beside its own.
+  const external = structure.initializers.find((t) => t.data.kind === 'external');
   if (external) {
     throw new ModelFileError(
-      `The graph keeps weights such as ${quoteName(external.name)} in external data files, which a merged graph cannot reference safely; LoRA merging needs a model whose weights are all inside its .onnx file.`,
+      `The graph keeps weights such as ${quoteName(external.name)} in external data files, which a merged graph held in memory cannot reference; merge it from its file instead (a LoRA patcher's open).`,
     );
   }
-  const index = indexWeights(info.initializers);
-  const report: LoraMergeReport = { matched: [], unmatched: [], skipped: [], mergeMs: 0 };
-  const plan: [LoraModule, OnnxTensor][] = [];
-  for (const m of adapter.modules) {
-    const label = m.component ? `${m.component}:${m.path}` : m.path;
-    if (m.component !== null && m.component !== options.component) {
-      report.skipped.push(label);
-      continue;
-    }
-    const candidates = index.get(`${m.naming}:${m.path}`) ?? [];
-    if (candidates.length > 1) {
-      throw new ModelFileError(`LoRA module ${quoteName(m.path)} matches several weights of the graph (${candidates.slice(0, 3).map((c) => quoteName(c.name)).join(', ')}), so Kiln cannot tell which to patch.`);
-    }
-    const target = candidates[0];
-    if (!target) {
-      report.unmatched.push(label);
-      continue;
-    }
-    checkFits(m, target);
-    plan.push([m, target]);
-    report.matched.push({ module: label, initializer: target.name, shape: target.dims });
-  }
-  if (!plan.length) throw nothingMatched(adapter, options.component, report, info.initializers);
-  if (!options.allowPartial && report.unmatched.length) {
-    throw new ModelFileError(
-      `${report.unmatched.length} of the LoRA's ${report.unmatched.length + plan.length} ${options.component} modules match no weight of the graph, for example ${quoteName(report.unmatched[0]!)}, so it would apply only in part.${constantFoldingHint(info.initializers)}`,
-    );
-  }
+  const plan = planLoraMerge(structure, adapter, options);
   let bytes = base;
   if (weight !== 0) {
     bytes = base.slice();
-    for (const [m, target] of plan) addDelta(bytes, target, m, weight);
+    for (const job of plan.jobs) addInline(bytes, job, weight);
   }
-  report.mergeMs = performance.now() - t0;
-  return { ...report, bytes };
+  return { ...plan.report, mergeMs: performance.now() - t0, bytes };
 }
 
-/** A `LoadOptions.graphPatch` that merges the adapter into its target graph. */
+/** A `LoadOptions.graphPatches` entry that merges the adapter into its target graph. */
 export interface LoraPatcher extends GraphPatch {
+  /** The merge on a graph's bytes held in memory (mergeLora), for graphs without external data. */
+  apply(bytes: Uint8Array): Uint8Array;
   /** What the merge did and how long it took; throws if the target file never came through. */
   report(): LoraMergeReport;
 }
 
+export interface LoraPatcherOptions extends Partial<LoraMergeOptions> {
+  /** The graph, relative to the model's folder (e.g. `denoiser.onnx`, `unet/model.onnx`). */
+  file: string;
+  /** Where merged external weights are written until the session holds them; the system's temporary folder by default. */
+  scratchDir?: string;
+}
+
 /**
- * A patcher for `file` (e.g. `denoiser.onnx`, `unet/model.onnx`). Its component defaults to the
- * file's first path segment without extension: `denoiser`, `unet`.
+ * A patcher for `file`. Its component defaults to the file's first path segment without
+ * extension: `denoiser`, `unet`.
  */
-export function loraPatcher(adapter: LoraAdapter, weight: number, options: { file: string } & Partial<LoraMergeOptions>): LoraPatcher {
+export function loraPatcher(adapter: LoraAdapter, weight: number, options: LoraPatcherOptions): LoraPatcher {
+  checkWeight(weight);
   const file = path.posix.normalize(options.file);
-  const component = options.component ?? file.split('/')[0]!.replace(/\.onnx$/, '');
+  const mergeOptions: LoraMergeOptions = {
+    component: options.component ?? file.split('/')[0]!.replace(/\.onnx$/, ''),
+    allowPartial: options.allowPartial ?? false,
+    ...(options.prefixes ? { prefixes: options.prefixes } : {}),
+    ...(options.unprefixed !== undefined ? { unprefixed: options.unprefixed } : {}),
+  };
   let last: LoraMergeReport | undefined;
   return {
     file,
     apply(bytes) {
-      const { bytes: merged, ...report } = mergeLora(bytes, adapter, weight, { component, allowPartial: options.allowPartial ?? false });
+      const { bytes: merged, ...report } = mergeLora(bytes, adapter, weight, mergeOptions);
       last = report;
       return merged;
+    },
+    async open(graphPath): Promise<PatchedGraph> {
+      const t0 = performance.now();
+      const bytes = new Uint8Array(await fs.readFile(graphPath));
+      const structure = readGraphStructure(bufferSource(bytes));
+      const plan = planLoraMerge(structure, adapter, mergeOptions);
+      const graphDir = path.dirname(graphPath);
+      const patched =
+        weight === 0
+          ? { bytes, folder: graphDir, dispose: async () => {} }
+          : await patchGraphFile({ bytes, structure, jobs: plan.jobs, weight, graphDir, scratchDir: options.scratchDir ?? os.tmpdir() });
+      last = { ...plan.report, mergeMs: performance.now() - t0 };
+      return { bytes: patched.bytes, externalDataFolder: patched.folder, dispose: patched.dispose };
     },
     report() {
       if (!last) throw new Error(`the LoRA's target ${file} was never loaded, so the LoRA was not applied`);
@@ -126,82 +105,43 @@ export function loraPatcher(adapter: LoraAdapter, weight: number, options: { fil
   };
 }
 
-/** Each `.weight` initializer under every name a module could give it: its dotted suffixes, and those with underscores. */
-function indexWeights(initializers: OnnxTensor[]): Map<string, OnnxTensor[]> {
-  const index = new Map<string, OnnxTensor[]>();
-  const add = (key: string, t: OnnxTensor) => {
-    const list = index.get(key) ?? [];
-    if (!list.includes(t)) list.push(t);
-    index.set(key, list);
-  };
-  for (const t of initializers) {
-    if (!t.name.endsWith('.weight')) continue;
-    const segments = t.name.slice(0, -'.weight'.length).split('.');
-    for (let i = 0; i < segments.length; i++) {
-      const suffix = segments.slice(i);
-      add(`dotted:${suffix.join('.')}`, t);
-      add(`underscored:${suffix.join('_')}`, t);
-    }
-  }
-  return index;
+function checkWeight(weight: number) {
+  if (!Number.isFinite(weight)) throw new RangeError(`LoRA weight ${weight} is not a finite number`);
 }
 
-function checkFits(m: LoraModule, t: OnnxTensor) {
-  const [out, ...rest] = t.dims;
-  const inner = rest.reduce((a, b) => a * b, 1);
-  const downInner = m.down.shape.slice(1).reduce((a, b) => a * b, 1);
-  const fits =
-    t.dims.length >= 2 &&
-    m.up.shape[0] === out &&
-    downInner === inner &&
-    // A conv LoRA's down kernel must be the base kernel; a plain [rank, in] fits a 1×1 conv.
-    (m.down.shape.length === 2 || m.down.shape.slice(1).join() === rest.join());
-  if (!fits) {
-    throw new ModelFileError(
-      `LoRA module ${quoteName(m.path)} (down [${m.down.shape.join(', ')}], up [${m.up.shape.join(', ')}]) does not fit weight ${quoteName(t.name)} of shape [${t.dims.join(', ')}]; the LoRA was made for another model.`,
-    );
-  }
-  const { data } = t;
-  const inline = data.kind === 'raw' || data.kind === 'float_data';
-  const supported = inline && (t.dataType === OnnxDataType.FLOAT || (t.dataType === OnnxDataType.FLOAT16 && data.kind === 'raw'));
-  if (!supported) throw new ModelFileError(`Weight ${quoteName(t.name)} is not stored as float32 or float16 raw data, so a LoRA cannot be merged into it.`);
-  const size = out! * inner * (t.dataType === OnnxDataType.FLOAT16 ? 2 : 4);
-  if (data.end - data.start !== size) throw new ModelFileError(`Weight ${quoteName(t.name)} holds ${data.end - data.start} bytes, not the ${size} its shape needs.`);
-}
-
-/** W[o, j] += s · Σₖ up[o, k] · down[k, j], one row at a time in double precision. */
-function addDelta(bytes: Uint8Array, t: OnnxTensor, m: LoraModule, weight: number) {
-  if (t.data.kind !== 'raw' && t.data.kind !== 'float_data') return;
-  const half = t.dataType === OnnxDataType.FLOAT16;
-  const out = t.dims[0]!;
-  const inner = (t.data.end - t.data.start) / (half ? 2 : 4) / out;
-  const s = (weight * m.alpha) / m.rank;
-  // Widened once: the inner loop then runs about twice as fast as over float32 values.
-  const down = Float64Array.from(m.down.data);
+/** W += A·B in place in `bytes`, one row at a time in double precision. */
+function addInline(bytes: Uint8Array, job: WeightJob, weight: number) {
+  const { data, dataType } = job.weight.tensor;
+  if (data.kind !== 'raw' && data.kind !== 'float_data') return;
+  const half = dataType === OnnxDataType.FLOAT16;
+  const f = factorsOf(job, weight);
   // Copied out and back: raw_data need not be aligned for a typed array over the file.
-  const region = bytes.subarray(t.data.start, t.data.end);
+  const region = bytes.subarray(data.start, data.end);
   const aligned = new Uint8Array(region.length);
   aligned.set(region);
-  const halves = new Uint16Array(aligned.buffer, 0, half ? out * inner : 0);
-  const floats = new Float32Array(aligned.buffer, 0, half ? 0 : out * inner);
-  const row = new Float64Array(inner);
-  for (let o = 0; o < out; o++) {
-    lowRankRow(row, m.up.data, down, o, m.rank, s);
-    if (half) addRowHalf(halves, o * inner, row);
-    else addRow(floats, o * inner, row);
+  const values = half ? new Uint16Array(aligned.buffer) : new Float32Array(aligned.buffer);
+  const inner = f.a.length / f.rows;
+  const row = new Float64Array(f.cols);
+  for (let o = 0; o < f.rows; o++) {
+    if (!lowRankRow(row, f, o, inner)) continue;
+    if (values instanceof Uint16Array) addRowHalf(values, o * f.cols, row);
+    else addRow(values, o * f.cols, row);
   }
   region.set(aligned);
 }
 
-/** row = s · Σₖ up[o, k] · down[k, :]; kept small so that V8 optimises it on its own. */
-function lowRankRow(row: Float64Array, up: Float32Array, down: Float64Array, o: number, rank: number, s: number) {
-  const inner = row.length;
+/** row = Σₖ A[o, k] · B[k, :]; false when A's row is all zeros. Kept small so that V8 optimises it on its own. */
+function lowRankRow(row: Float64Array, f: Factors, o: number, inner: number): boolean {
+  const cols = row.length;
+  let any = false;
   row.fill(0);
-  for (let k = 0; k < rank; k++) {
-    const c = s * up[o * rank + k]!;
+  for (let k = 0; k < inner; k++) {
+    const c = f.a[o * inner + k]!;
     if (c === 0) continue;
-    for (let j = 0, d = k * inner; j < inner; j++, d++) row[j] += c * down[d]!;
+    any = true;
+    for (let j = 0, d = k * cols; j < cols; j++, d++) row[j] += c * f.b[d]!;
   }
+  return any;
 }
 
 function addRow(w: Float32Array, offset: number, row: Float64Array) {
@@ -210,26 +150,4 @@ function addRow(w: Float32Array, offset: number, row: Float64Array) {
 
 function addRowHalf(w: Uint16Array, offset: number, row: Float64Array) {
   for (let j = 0; j < row.length; j++) w[offset + j] = floatToHalfBits(halfBitsToFloat(w[offset + j]!) + row[j]!);
-}
-
-function nothingMatched(adapter: LoraAdapter, component: string, report: LoraMergeReport, initializers: OnnxTensor[]): ModelFileError {
-  if (!report.unmatched.length) {
-    const parts = [...new Set(adapter.modules.map((m) => m.component))].join(', ');
-    return new ModelFileError(`The LoRA has no modules for the ${component}; its modules are for: ${parts}.`);
-  }
-  const examples = adapter.modules
-    .filter((m) => m.component === null || m.component === component)
-    .slice(0, 2)
-    .map((m) => quoteName(`${m.path}.weight`))
-    .join(' and ');
-  return new ModelFileError(
-    `None of the LoRA's ${report.unmatched.length} ${component} modules matches a weight of this graph (looked for weights named like ${examples}, under any prefix).${constantFoldingHint(initializers)}`,
-  );
-}
-
-/** Exports with constant folding replace transposed Linear weights with anonymous ones. */
-function constantFoldingHint(initializers: OnnxTensor[]): string {
-  return initializers.some((t) => t.name.startsWith('onnx::MatMul_'))
-    ? ' This export renamed its MatMul weights (onnx::MatMul_…), as constant folding does, so LoRAs cannot be matched to them; export the model without constant folding to keep PyTorch weight names.'
-    : '';
 }

@@ -1,7 +1,7 @@
 import { BUILTIN_DEFAULTS, BUILTIN_FILES } from './builtin/model-files.js';
 import { type Capabilities, imageCapabilities, type ModelDefaults, type Modality } from './capabilities.js';
 import type { LoadedPipeline, LoadOptions } from './pipeline.js';
-import { FLUX_GUIDANCE, FLUX_PIPELINE, FLUX_SIDE, FLUX_STEPS, fluxModelCapabilities } from './flux/capabilities.js';
+import { FLUX_GUIDANCE, FLUX_PIPELINE, FLUX_SIDE, FLUX_STEPS } from './flux/capabilities.js';
 import { inspectFluxFolder, looksLikeFluxFolder } from './flux/model-folder.js';
 import { inspectStableDiffusionFolder } from './stable-diffusion/model-folder.js';
 import { STABLE_DIFFUSION_XL_PIPELINE } from './stable-diffusion-xl/declaration.js';
@@ -22,8 +22,6 @@ export interface PipelineDeclaration {
   capabilities(defaults: ModelDefaults): Capabilities;
   /** Execution providers it can run on, when not every one (a worker without them does not take its jobs). */
   runsOn?: string[];
-  /** The graph files of a model LoRA adapters merge into (given its recorded defaults); empty when it takes none. */
-  loraTargets(defaults: ModelDefaults): string[];
   /**
    * Whether the folder is one of this pipeline's layouts: its defaults when it is, undefined
    * when it is not. A folder in its layout but broken is refused with a KilnError saying why.
@@ -36,7 +34,6 @@ const builtin: PipelineDeclaration = {
   name: 'builtin',
   modality: 'image',
   capabilities: (d) => imageCapabilities({ ...BUILTIN_DEFAULTS, ...d }, { lora: true }),
-  loraTargets: () => [BUILTIN_FILES.denoiser],
   async recognise(_dir, paths, index) {
     if (index?._class_name !== 'KilnBuiltinPipeline') return undefined;
     const missing = [BUILTIN_FILES.textEncoder, BUILTIN_FILES.denoiser].filter((f) => !paths.includes(f));
@@ -50,7 +47,6 @@ const stableDiffusion: PipelineDeclaration = {
   name: 'stable-diffusion-onnx',
   modality: 'image',
   capabilities: (d) => imageCapabilities(d, { lora: true, schedulers: [...SCHEDULER_NAMES] }),
-  loraTargets: () => ['unet/model.onnx'],
   async recognise(dir) {
     return { defaults: { ...(await inspectStableDiffusionFolder(dir)).defaults } };
   },
@@ -70,13 +66,11 @@ const flux: PipelineDeclaration = {
       // schnell has no guidance embedding: its only guidance is none.
       guidanceScale: d.variant === 'schnell' ? { min: 0, max: 0, default: 0 } : { ...FLUX_GUIDANCE, default: Number(d.guidanceScale ?? 3.5) },
     }),
-  loraTargets: (d) => [String(d.transformer ?? 'transformer/model.onnx')],
   async recognise(dir) {
     if (!(await looksLikeFluxFolder(dir))) return undefined;
     const folder = await inspectFluxFolder(dir);
     if (!folder.tokenizers) throw new CatalogError('This FLUX.1 folder has no text encoders and tokenizers: it runs from prompt embeddings only (npm run generate), not from prompts.');
-    const c = fluxModelCapabilities(folder);
-    return { defaults: { ...folder.defaults, variant: folder.variant, transformer: c.lora.target } };
+    return { defaults: { ...folder.defaults, variant: folder.variant } };
   },
   load: async () => (await import('./flux/pipeline.js')).loadFluxPipeline,
 };
@@ -95,7 +89,6 @@ const stableDiffusionXL: PipelineDeclaration = {
       height: { min: 64, max: 2048, multipleOf, default: Number(d.height ?? 1024) },
     });
   },
-  loraTargets: () => ['unet/model.onnx'],
   async recognise(dir) {
     if (!(await isStableDiffusionXLFolder(dir))) return undefined;
     const folder = await inspectStableDiffusionXLFolder(dir);

@@ -86,14 +86,24 @@ export interface LoadedPipeline {
 export interface LoadOptions {
   executionProviders: string[];
   intraOpThreads?: number;
-  /** Rewrites one graph file's bytes before its session is created (a LoRA merge). */
-  graphPatch?: GraphPatch;
+  /** Rewrites graph files before their sessions are created (a LoRA merged into a UNet and its text encoders), at most one per file. */
+  graphPatches?: GraphPatch[];
 }
 
 export interface GraphPatch {
   /** The graph it rewrites, relative to the model's folder (e.g. `unet/model.onnx`). */
   file: string;
-  apply(bytes: Uint8Array): Uint8Array;
+  /** Makes the rewritten graph from the file at `graphPath`. */
+  open(graphPath: string): Promise<PatchedGraph>;
+}
+
+/** A rewritten graph, to create a session from. */
+export interface PatchedGraph {
+  bytes: Uint8Array;
+  /** The folder its external-data locations are relative to. */
+  externalDataFolder: string;
+  /** Removes what was written for it; called once the session is created. */
+  dispose(): Promise<void>;
 }
 
 export const seedFor = (seed: number, index: number) => (seed + index) % 2 ** 32;

@@ -11,7 +11,7 @@ import { loraPatcher, mergeLora } from '../../src/models/lora-merge.js';
 import { parseSafetensors } from '../../src/models/safetensors.js';
 import { BUILTIN_FILES, buildBuiltinModel, builtinLoraTargets } from '../../src/pipelines/builtin/model-files.js';
 import { loadBuiltinPipeline } from '../../src/pipelines/builtin/pipeline.js';
-import type { GenerateRequest, LoadOptions } from '../../src/pipelines/pipeline.js';
+import type { GenerateRequest, GraphPatch } from '../../src/pipelines/pipeline.js';
 
 const REQUEST: GenerateRequest = { prompt: 'a kiln at night', negativePrompt: null, steps: 4, guidanceScale: 7.5, width: 64, height: 48, seed: 3, numImages: 1 };
 const sha = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
@@ -22,8 +22,8 @@ describe('LoRAs for the built-in model', () => {
   const denoiser = buildBuiltinModel().find((f) => f.path === BUILTIN_FILES.denoiser)!.bytes;
 
   /** One image through loadBuiltinPipeline, with the graph patched as given. */
-  const image = async (graphPatch?: LoadOptions['graphPatch']) => {
-    const pipeline = await loadBuiltinPipeline(dir, { executionProviders: ['cpu'], ...(graphPatch && { graphPatch }) });
+  const image = async (graphPatch?: GraphPatch) => {
+    const pipeline = await loadBuiltinPipeline(dir, { executionProviders: ['cpu'], ...(graphPatch && { graphPatches: [graphPatch] }) });
     try {
       return (await pipeline.generate(REQUEST, { signal: new AbortController().signal, onStep() {} })).images[0]!.data;
     } finally {

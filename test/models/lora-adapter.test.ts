@@ -53,6 +53,29 @@ describe('reading LoRA adapters', () => {
     ]);
   });
 
+  it('reads FLUX keys: kohya’s lora_unet_/lora_transformer_/lora_te3_, ComfyUI’s diffusion_model. with lora_down/lora_up, and XLabs processors', () => {
+    const bytes = writeSafetensors({
+      'lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight': t([4, 3072]),
+      'lora_unet_double_blocks_0_img_attn_qkv.lora_up.weight': t([9216, 4]),
+      'lora_unet_double_blocks_0_img_attn_qkv.alpha': t([], 8),
+      'lora_transformer_single_transformer_blocks_0_attn_to_q.lora_down.weight': t([2, 3072]),
+      'lora_transformer_single_transformer_blocks_0_attn_to_q.lora_up.weight': t([3072, 2]),
+      'lora_te3_encoder_block_0_layer_0_SelfAttention_q.lora_down.weight': t([2, 4096]),
+      'lora_te3_encoder_block_0_layer_0_SelfAttention_q.lora_up.weight': t([4096, 2]),
+      'diffusion_model.single_blocks.0.linear1.lora_down.weight': t([2, 3072]),
+      'diffusion_model.single_blocks.0.linear1.lora_up.weight': t([21504, 2]),
+      'double_blocks.0.processor.qkv_lora1.down.weight': t([16, 3072]),
+      'double_blocks.0.processor.qkv_lora1.up.weight': t([9216, 16]),
+    });
+    expect(parseLoraAdapter(bytes).modules.map((m) => [m.component, m.path, m.naming, m.rank, m.alpha, m.key])).toEqual([
+      ['unet', 'double_blocks_0_img_attn_qkv', 'underscored', 4, 8, 'lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight'],
+      ['transformer', 'single_transformer_blocks_0_attn_to_q', 'underscored', 2, 2, 'lora_transformer_single_transformer_blocks_0_attn_to_q.lora_down.weight'],
+      ['text_encoder_3', 'encoder_block_0_layer_0_SelfAttention_q', 'underscored', 2, 2, 'lora_te3_encoder_block_0_layer_0_SelfAttention_q.lora_down.weight'],
+      ['diffusion_model', 'single_blocks.0.linear1', 'dotted', 2, 2, 'diffusion_model.single_blocks.0.linear1.lora_down.weight'],
+      [null, 'double_blocks.0.processor.qkv_lora1', 'dotted', 16, 16, 'double_blocks.0.processor.qkv_lora1.down.weight'],
+    ]);
+  });
+
   const refusals: [string, Record<string, TensorToWrite>, RegExp][] = [
     ['a module without its up matrix', { 'lora_unet_a.lora_down.weight': t([2, 4]) }, /module "a" has no up matrix/],
     ['a DoRA adapter', { 'lora_unet_a.lora_down.weight': t([2, 4]), 'lora_unet_a.lora_up.weight': t([4, 2]), 'lora_unet_a.dora_scale': t([4, 1]) }, /DoRA adapters are not supported/],

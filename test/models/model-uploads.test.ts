@@ -9,6 +9,7 @@ import { makeBuiltinLora } from '../../src/models/builtin-lora.js';
 import { DataType, GraphBuilder } from '../../src/pipelines/onnx/graph-builder.js';
 import { collect, ok, wsClient } from '../support/graphql.js';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
+import { loraFile } from '../support/lora-files.js';
 import { GENERATE, GENERATION, PROGRESS } from '../support/operations.js';
 import { startS3Server, type TestS3Server } from '../support/s3.js';
 import { buildSdFixture } from '../support/sd-fixtures.js';
@@ -215,7 +216,14 @@ describe.each([
 
     // A base model with LoRAs made for it: refused, naming them.
     const sd = (await ok(s.k.gql(`{ models(kind: BASE) { edges { node { id name } } } }`))).models.edges.find((e: { node: { name: string } }) => e.node.name === 'tiny sd').node.id;
-    const sdLora = await uploadMultipart(s.k.url, makeBuiltinLora({ seed: 12 }), 'x.safetensors', { name: 'for tiny sd', kind: 'LORA', baseModelId: sd });
+    // An adapter made for another model is refused at upload, saying why.
+    const before = await snapshot();
+    const stranger = await uploadMultipart(s.k.url, makeBuiltinLora({ seed: 12 }), 'x.safetensors', { name: 'not for tiny sd', kind: 'LORA', baseModelId: sd });
+    await expectNothingLeft(stranger, 'BAD_USER_INPUT', before);
+    expect(stranger.errors![0]!.message).toMatch(/^None of the LoRA's 5 modules matches a weight of this model; 5 matched nothing, for example "denoiser.cond.lora_A.weight"/);
+    const fitting = loraFile('kohya', { lora_unet_conv: { out: 4, in: [4, 3, 3], rank: 2 } });
+    const sdLora = await uploadMultipart(s.k.url, fitting, 'x.safetensors', { name: 'for tiny sd', kind: 'LORA', baseModelId: sd });
+    expect(sdLora.errors).toBeUndefined();
     const withLoras = await s.k.gql(`mutation($id: ID!) { deleteModel(id: $id) }`, { id: sd });
     expect(withLoras.errors![0]!.extensions!.code).toBe('CONFLICT');
     expect(withLoras.errors![0]!.message).toContain('for tiny sd');

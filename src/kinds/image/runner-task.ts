@@ -2,8 +2,9 @@
 import sharp from 'sharp';
 import { JobFailure, KilnError } from '../../errors.js';
 import { readLoraAdapter } from '../../models/lora-adapter.js';
-import { loraPatcher } from '../../models/lora-merge.js';
-import { loadPipeline, pipelineNamed, UnknownPipelineError } from '../../pipelines/catalog.js';
+import { loraPatchSet } from '../../models/lora-for-model.js';
+import { pipelineLoraGraphs } from '../../models/lora-targets.js';
+import { loadPipeline } from '../../pipelines/catalog.js';
 import type { GeneratedImage, GenerateRequest, LoadedPipeline, RgbImage } from '../../pipelines/pipeline.js';
 import type { RunnerContext } from '../../worker/runner-protocol.js';
 import { imageSessionKey } from './session-key.js';
@@ -43,14 +44,14 @@ export async function runInRunner(input: ImageRun, ctx: RunnerContext): Promise<
     const patch = input.lora ? await loraPatch(input.model, input.lora) : undefined;
     const pipeline = await loadPipeline(input.model.pipeline, input.model.dir, {
       executionProviders: ctx.providers,
-      ...(patch ? { graphPatch: patch.patcher } : {}),
+      ...(patch ? { graphPatches: patch.set.patches } : {}),
     }).catch((err: unknown) => {
       // Another worker may have the room this one lacks.
       if (err instanceof KilnError && err.code === 'INSUFFICIENT_MEMORY') throw new JobFailure('INSUFFICIENT_MEMORY', err.message, true, { cause: err });
       if (err instanceof KilnError && patch) throw new JobFailure('LORA_LOAD_FAILED', `could not apply the LoRA: ${err.message}`, false, { cause: err });
       throw new JobFailure('MODEL_LOAD_FAILED', `could not load model: ${(err as Error).message}`, false, { cause: err });
     });
-    if (patch) loraMs = patch.readMs + patch.patcher.report().mergeMs;
+    if (patch) loraMs = patch.readMs + patch.set.report().mergeMs;
     return pipeline;
   });
   try {
@@ -80,21 +81,18 @@ async function generate(pipeline: LoadedPipeline, input: ImageRun, ctx: RunnerCo
   return { images: result.images, encodeMs: result.encodeMs, generateMs: result.generateMs };
 }
 
+/** The adapter's deltas for each graph of the model it changes, merged when the session is made. */
 async function loraPatch(model: ImageRun['model'], lora: NonNullable<ImageRun['lora']>) {
-  const { pipeline } = model;
-  let target: string | undefined;
-  try {
-    target = pipelineNamed(pipeline).loraTargets(model.defaults)[0];
-  } catch (err) {
-    if (err instanceof UnknownPipelineError) throw new JobFailure('MODEL_LOAD_FAILED', err.message, false);
-    throw err;
-  }
-  if (!target) throw new JobFailure('LORA_LOAD_FAILED', `the ${pipeline} pipeline does not take LoRA adapters`, false);
+  const targets = pipelineLoraGraphs[model.pipeline];
+  if (!targets) throw new JobFailure('LORA_LOAD_FAILED', `the ${model.pipeline} pipeline does not take LoRA adapters`, false);
   const t0 = performance.now();
   const adapter = await readLoraAdapter(lora.file).catch((err: unknown) => {
     throw new JobFailure('LORA_LOAD_FAILED', `could not read the LoRA: ${(err as Error).message}`, false, { cause: err });
   });
-  return { patcher: loraPatcher(adapter, lora.weight, { file: target }), readMs: performance.now() - t0 };
+  const set = await loraPatchSet(adapter, lora.weight, targets, model.dir).catch((err: unknown) => {
+    throw new JobFailure('LORA_LOAD_FAILED', `could not apply the LoRA: ${(err as Error).message}`, false, { cause: err });
+  });
+  return { set, readMs: performance.now() - t0 };
 }
 
 async function toDataUrl(image: RgbImage): Promise<string> {

@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { openGraph } from '../onnx/graph-session.js';
 import { createSessionOptions } from '../onnx/session-options.js';
 import type { GenerateHooks, GenerateRequest, GenerateResult, GeneratedImage, LoadedPipeline, LoadOptions, RgbImage } from '../pipeline.js';
 import { seedFor } from '../pipeline.js';
@@ -13,19 +14,15 @@ const TILE_PIXELS = 512 * 512;
 const PREVIEW_SIZE = 64;
 
 export async function loadBuiltinPipeline(dir: string, options: LoadOptions): Promise<LoadedPipeline> {
-  const read = async (file: string) => {
-    const bytes = new Uint8Array(await fs.readFile(path.join(dir, file)));
-    return options.graphPatch?.file === file ? options.graphPatch.apply(bytes) : bytes;
-  };
   const sessionOptions = createSessionOptions(options);
-  const [encoderBytes, denoiserBytes] = await Promise.all([read(BUILTIN_FILES.textEncoder), read(BUILTIN_FILES.denoiser)]);
-  const encoder = await ort.InferenceSession.create(encoderBytes, sessionOptions);
-  const denoiser = await ort.InferenceSession.create(denoiserBytes, sessionOptions).catch(async (err) => {
+  const sizes = await Promise.all([BUILTIN_FILES.textEncoder, BUILTIN_FILES.denoiser].map(async (f) => (await fs.stat(path.join(dir, f))).size));
+  const encoder = await openGraph(dir, BUILTIN_FILES.textEncoder, options, sessionOptions);
+  const denoiser = await openGraph(dir, BUILTIN_FILES.denoiser, options, sessionOptions).catch(async (err) => {
     await encoder.release();
     throw err;
   });
   return {
-    sizeBytes: (encoderBytes.byteLength + denoiserBytes.byteLength) * 2,
+    sizeBytes: sizes.reduce((a, b) => a + b, 0) * 2,
     generate: (request, hooks) => generate(encoder, denoiser, request, hooks),
     async release() {
       await Promise.all([encoder.release(), denoiser.release()]);

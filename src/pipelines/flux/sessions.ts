@@ -1,6 +1,7 @@
 import type * as ort from 'onnxruntime-node';
 import { KilnError } from '../../errors.js';
-import { openGraphSession } from '../onnx/open-session.js';
+import { openGraph } from '../onnx/graph-session.js';
+import { createSessionOptions } from '../onnx/session-options.js';
 import type { LoadOptions } from '../pipeline.js';
 import { type Port, portsOf } from '../stable-diffusion/tensor-io.js';
 import type { FluxFolder } from './model-folder.js';
@@ -34,14 +35,12 @@ export interface FluxSessions {
 const fixed = (dim: number | string | undefined) => (typeof dim === 'number' && dim > 0 ? dim : null);
 
 export async function openFluxSessions(folder: FluxFolder, options: LoadOptions): Promise<FluxSessions> {
-  const patch = options.graphPatch?.file;
   const graphs = Object.values(folder.graphs).filter((g): g is string => g !== null);
-  if (patch !== undefined && !graphs.includes(patch)) {
-    throw new KilnError('BAD_USER_INPUT', `the graph patch is for ${patch}, which this model does not have (its transformer is ${folder.graphs.transformer})`);
-  }
+  const stray = options.graphPatches?.find((p) => !graphs.includes(p.file));
+  if (stray) throw new KilnError('BAD_USER_INPUT', `the graph patch is for ${stray.file}, which this model does not have (its transformer is ${folder.graphs.transformer})`);
   const opened: ort.InferenceSession[] = [];
   const open = async (rel: string) => {
-    const session = await openGraphSession(folder.dir, rel, options);
+    const session = await openGraph(folder.dir, rel, options, createSessionOptions(options));
     opened.push(session);
     return session;
   };

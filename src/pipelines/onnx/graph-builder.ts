@@ -17,6 +17,14 @@ interface Node {
   inputs: string[];
   outputs: string[];
   attributes: Record<string, Attribute>;
+  name?: string;
+  metadata?: Record<string, string>;
+}
+
+/** A node's own name (else `<op>_<index>`) and metadata_props, as exporters record module paths in them. */
+export interface NodeDetails {
+  name?: string;
+  metadata?: Record<string, string>;
 }
 
 /** Where an external initializer's values lie: `length` bytes at `offset` of `location`, relative to the model's folder. */
@@ -30,6 +38,7 @@ interface Initializer {
   name: string;
   dims: number[];
   type: DataType;
+  /** Float16 values are their bit patterns; raw bytes are what ONNX's raw_data holds. */
   data: Float32Array | Uint16Array | BigInt64Array | Uint8Array | ExternalData;
 }
 
@@ -61,17 +70,17 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A weight stored in float16 (the values rounded to the nearest half). */
-  halfWeight(name: string, dims: number[], data: Float32Array): string {
-    if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new Error(`${name}: data does not match ${dims}`);
-    this.initializers.push({ name, dims, type: DataType.FLOAT16, data: toHalfArray(data) });
+  /** A float16 weight: float32 values rounded to the nearest half, or the halves' bit patterns. */
+  halfWeight(name: string, dims: number[], values: Float32Array | Uint16Array): string {
+    if (values.length !== dims.reduce((a, b) => a * b, 1)) throw new Error(`${name}: data does not match ${dims}`);
+    this.initializers.push({ name, dims, type: DataType.FLOAT16, data: values instanceof Float32Array ? toHalfArray(values) : values });
     return name;
   }
 
-  /** A float32 weight whose values lie in a file beside the model (ONNX external data), not in the graph. */
-  externalWeight(name: string, dims: number[], location: string, offset = 0): string {
-    const length = dims.reduce((a, b) => a * b, 1) * 4;
-    this.initializers.push({ name, dims, type: DataType.FLOAT, data: { location, offset, length } });
+  /** A float32 (or float16) weight whose values lie in a file beside the model (ONNX external data), not in the graph. */
+  externalWeight(name: string, dims: number[], location: string, offset = 0, type: typeof DataType.FLOAT | typeof DataType.FLOAT16 = DataType.FLOAT): string {
+    const length = dims.reduce((a, b) => a * b, 1) * (type === DataType.FLOAT16 ? 2 : 4);
+    this.initializers.push({ name, dims, type, data: { location, offset, length } });
     return name;
   }
 
@@ -91,9 +100,9 @@ export class GraphBuilder {
   }
 
   /** Adds a node and returns its (first) output name; `out` names it, otherwise it is generated. */
-  op(op: string, inputs: string[], attributes: Record<string, Attribute> = {}, out?: string): string {
+  op(op: string, inputs: string[], attributes: Record<string, Attribute> = {}, out?: string, details: NodeDetails = {}): string {
     const output = out ?? `${op.toLowerCase()}_${this.counter++}`;
-    this.nodes.push({ op, domain: '', inputs, outputs: [output], attributes });
+    this.nodes.push({ op, domain: '', inputs, outputs: [output], attributes, ...details });
     return output;
   }
 
@@ -118,7 +127,7 @@ export class GraphBuilder {
       g.message(1, (m) => {
         n.inputs.forEach((x) => m.string(1, x));
         n.outputs.forEach((x) => m.string(2, x));
-        m.string(3, `${n.op}_${i}`);
+        m.string(3, n.name ?? `${n.op}_${i}`);
         m.string(4, n.op);
         if (n.domain) m.string(7, n.domain);
         for (const [name, value] of Object.entries(n.attributes)) {
@@ -129,6 +138,7 @@ export class GraphBuilder {
             else a.float(2, value).varint(20, AttributeType.FLOAT);
           });
         }
+        for (const [key, value] of Object.entries(n.metadata ?? {})) m.message(9, (e) => e.string(1, key).string(2, value));
       }),
     );
     g.string(2, this.name);

@@ -51,6 +51,12 @@ export class ProtoWriter {
     return this;
   }
 
+  /** Bytes that already are encoded fields, copied as they are (a field kept from a file being rewritten). */
+  raw(encoded: Uint8Array): this {
+    this.push(encoded);
+    return this;
+  }
+
   string(field: number, value: string): this {
     return this.bytes(field, new TextEncoder().encode(value));
   }
@@ -92,7 +98,7 @@ export interface ProtoField {
 export class ProtoError extends Error {}
 
 /** Reads one varint at `pos`; returns it and the position after it. */
-function readVarint(buf: Uint8Array, pos: number, end: number): [bigint, number] {
+export function readVarint(buf: Uint8Array, pos: number, end: number): [bigint, number] {
   let result = 0n;
   for (let shift = 0n; ; shift += 7n) {
     if (pos >= end) throw new ProtoError('truncated varint');

@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { openGraph } from '../onnx/graph-session.js';
 import { createSessionOptions } from '../onnx/session-options.js';
 import type { LoadOptions } from '../pipeline.js';
 import { CLIP_MAX_LENGTH } from './clip-tokenizer.js';
@@ -44,14 +45,7 @@ export async function openSessions(folder: StableDiffusionFolder, options: LoadO
   const webgpu = options.executionProviders.includes('webgpu');
   const opened: ort.InferenceSession[] = [];
   const open = async (rel: string, extra: ort.InferenceSession.SessionOptions = {}) => {
-    const file = path.join(folder.dir, rel);
-    const sessionOptions = { ...base, ...extra };
-    // Opened by path unless patched, so that onnxruntime finds external weight files beside the
-    // graph (from bytes it would look in the working directory; the merge refuses such graphs).
-    const session =
-      options.graphPatch?.file === rel
-        ? await ort.InferenceSession.create(options.graphPatch.apply(new Uint8Array(await fs.readFile(file))), sessionOptions)
-        : await ort.InferenceSession.create(file, sessionOptions);
+    const session = await openGraph(folder.dir, rel, options, { ...base, ...extra });
     opened.push(session);
     return session;
   };

@@ -7,6 +7,7 @@ import { type FluxPipeline, loadFluxPipeline } from '../../../src/pipelines/flux
 import type { GenerateRequest, LoadOptions, RgbImage } from '../../../src/pipelines/pipeline.js';
 import { SeededRandom } from '../../../src/pipelines/random.js';
 import { fluxTransformerGraph, type FluxFixtureOptions, TINY_FLUX, writeFluxFixture } from '../../support/flux-fixtures.js';
+import { bytesPatch } from '../../support/graph-patch.js';
 
 const dirs: string[] = [];
 const pipelines: FluxPipeline[] = [];
@@ -157,10 +158,10 @@ describe('FLUX.1 variants, layouts and exports', () => {
 
   it("runs the transformer a graph patch gives (a LoRA merge), with the graph's external data still found beside it", async () => {
     const options: FluxFixtureOptions = { layout: 'optimum', variant: 'dev', externalWeights: true };
-    const identity = await load(options, { graphPatch: { file: 'transformer/model.onnx', apply: (bytes) => bytes } });
+    const identity = await load(options, { graphPatches: [bytesPatch('transformer/model.onnx', (bytes) => bytes)] });
     const plain = await load(options);
     const other = fluxTransformerGraph({ ...options, transformerSeed: 99 });
-    const patched = await load(options, { graphPatch: { file: 'transformer/model.onnx', apply: () => other } });
+    const patched = await load(options, { graphPatches: [bytesPatch('transformer/model.onnx', () => other)] });
     const otherModel = await load({ layout: 'optimum', variant: 'dev', transformerSeed: 99 });
     const [i, p, q, o] = await Promise.all([identity, plain, patched, otherModel].map((m) => m.generate(request(), hooks())));
     expect(same(i!.images[0]!, p!.images[0]!)).toBe(true);
@@ -169,7 +170,7 @@ describe('FLUX.1 variants, layouts and exports', () => {
   });
 
   it('refuses a graph patch for a graph the model does not have', async () => {
-    const err = await refusal(load({ layout: 'bfl', variant: 'dev' }, { graphPatch: { file: 'transformer/model.onnx', apply: (b) => b } }));
+    const err = await refusal(load({ layout: 'bfl', variant: 'dev' }, { graphPatches: [bytesPatch('transformer/model.onnx', (b) => b)] }));
     expect(err).toMatchObject({ code: 'BAD_USER_INPUT', message: 'the graph patch is for transformer/model.onnx, which this model does not have (its transformer is transformer.opt/fp16/model.onnx)' });
   });
 

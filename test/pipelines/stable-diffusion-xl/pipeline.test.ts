@@ -9,6 +9,7 @@ import { CLIP_MAX_LENGTH, loadClipTokenizer } from '../../../src/pipelines/stabl
 import { stableDiffusionXLDeclaration } from '../../../src/pipelines/stable-diffusion-xl/declaration.js';
 import { loadStableDiffusionXLPipeline, type StableDiffusionXLPipeline } from '../../../src/pipelines/stable-diffusion-xl/pipeline.js';
 import { psnr, type SdxlFixtureOptions, TINY_XL, writeSdxlFixture } from '../../support/sdxl-fixtures.js';
+import { bytesPatch } from '../../support/graph-patch.js';
 
 const REQUEST: GenerateRequest = { prompt: 'a red fox', negativePrompt: 'blurry', steps: 3, guidanceScale: 5, width: 64, height: 32, seed: 7, numImages: 1 };
 const sha = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
@@ -177,7 +178,7 @@ describe('the SDXL pipeline on an Optimum-layout fixture', () => {
     await writeSdxlFixture(replacement, { float16: true });
     const replacementBytes = new Uint8Array(await fs.readFile(path.join(replacement, 'unet/model.onnx')));
     const apply = vi.fn((_: Uint8Array) => replacementBytes);
-    const patched = await load('base', {}, { graphPatch: { file: stableDiffusionXLDeclaration.lora.target, apply } });
+    const patched = await load('base', {}, { graphPatches: [bytesPatch(stableDiffusionXLDeclaration.lora.target, apply)] });
     expect(apply).toHaveBeenCalledOnce();
     expect(sha(apply.mock.calls[0]![0])).toBe(sha(new Uint8Array(await fs.readFile(path.join(root, 'base/unet/model.onnx')))));
     expect(patched.sessions.io.sample.type).toBe('float16');
