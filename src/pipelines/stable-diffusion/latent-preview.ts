@@ -3,7 +3,8 @@ import type { RgbImage } from '../pipeline.js';
 /**
  * A preview of latents without the VAE: each latent pixel's four channels projected linearly to
  * RGB with the factors commonly used for SD 1.x/2.x latents (ComfyUI's and A1111's "latent to
- * RGB" approximation), then averaged down to at most `maxSize` pixels on the longer side.
+ * RGB" approximation), then resized to `size` pixels on the longer side: averaged down from
+ * large latents, bilinearly up from small ones (a 128² image has 16² latents).
  */
 const LATENT_RGB_FACTORS = [
   [0.3512, 0.2297, 0.3227],
@@ -13,31 +14,73 @@ const LATENT_RGB_FACTORS = [
 ] as const;
 
 /** `latents` holds one image's [4, height, width] latents (unscaled, as the UNet sees them). */
-export function latentPreview(latents: Float32Array, height: number, width: number, maxSize = 64): RgbImage {
-  const factor = Math.max(1, Math.ceil(Math.max(height, width) / maxSize));
-  const w = Math.ceil(width / factor);
-  const h = Math.ceil(height / factor);
-  const plane = height * width;
-  const sums = new Float32Array(w * h * 3);
-  const counts = new Uint32Array(w * h);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const p = y * width + x;
-      const q = Math.floor(y / factor) * w + Math.floor(x / factor);
-      counts[q]!++;
-      for (let c = 0; c < 4; c++) {
-        const v = latents[c * plane + p]!;
-        const f = LATENT_RGB_FACTORS[c];
-        sums[q * 3]! += v * f[0];
-        sums[q * 3 + 1]! += v * f[1];
-        sums[q * 3 + 2]! += v * f[2];
+export function latentPreview(latents: Float32Array, height: number, width: number, size = 64): RgbImage {
+  const rgb = project(latents, height * width);
+  const scale = size / Math.max(height, width);
+  const w = Math.max(1, Math.round(width * scale));
+  const h = Math.max(1, Math.round(height * scale));
+  const resized = scale < 1 ? averageDown(rgb, width, height, w, h) : bilinearUp(rgb, width, height, w, h);
+  const data = new Uint8Array(w * h * 3);
+  for (let i = 0; i < data.length; i++) data[i] = Math.round(Math.min(1, Math.max(0, (resized[i]! + 1) / 2)) * 255);
+  return { width: w, height: h, data };
+}
+
+/** Interleaved RGB, one triple per latent pixel, in about [-1, 1]. */
+function project(latents: Float32Array, plane: number): Float32Array {
+  const rgb = new Float32Array(plane * 3);
+  for (let p = 0; p < plane; p++) {
+    for (let c = 0; c < 4; c++) {
+      const v = latents[c * plane + p]!;
+      const f = LATENT_RGB_FACTORS[c];
+      rgb[p * 3]! += v * f[0];
+      rgb[p * 3 + 1]! += v * f[1];
+      rgb[p * 3 + 2]! += v * f[2];
+    }
+  }
+  return rgb;
+}
+
+/** Each output pixel is the mean of the source pixels its footprint covers. */
+function averageDown(src: Float32Array, sw: number, sh: number, w: number, h: number): Float32Array {
+  const out = new Float32Array(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    const y0 = Math.floor((y * sh) / h);
+    const y1 = Math.max(y0 + 1, Math.floor(((y + 1) * sh) / h));
+    for (let x = 0; x < w; x++) {
+      const x0 = Math.floor((x * sw) / w);
+      const x1 = Math.max(x0 + 1, Math.floor(((x + 1) * sw) / w));
+      const n = (y1 - y0) * (x1 - x0);
+      for (let c = 0; c < 3; c++) {
+        let sum = 0;
+        for (let sy = y0; sy < y1; sy++) for (let sx = x0; sx < x1; sx++) sum += src[(sy * sw + sx) * 3 + c]!;
+        out[(y * w + x) * 3 + c] = sum / n;
       }
     }
   }
-  const data = new Uint8Array(w * h * 3);
-  for (let i = 0; i < data.length; i++) {
-    const v = sums[i]! / counts[Math.floor(i / 3)]!;
-    data[i] = Math.round(Math.min(1, Math.max(0, (v + 1) / 2)) * 255);
+  return out;
+}
+
+/** Bilinear with pixel centres aligned (as image resizers do), edges clamped. */
+function bilinearUp(src: Float32Array, sw: number, sh: number, w: number, h: number): Float32Array {
+  const out = new Float32Array(w * h * 3);
+  const clamp = (v: number, max: number) => Math.min(max, Math.max(0, v));
+  for (let y = 0; y < h; y++) {
+    const fy = clamp(((y + 0.5) * sh) / h - 0.5, sh - 1);
+    const y0 = Math.floor(fy);
+    const y1 = Math.min(sh - 1, y0 + 1);
+    const ty = fy - y0;
+    for (let x = 0; x < w; x++) {
+      const fx = clamp(((x + 0.5) * sw) / w - 0.5, sw - 1);
+      const x0 = Math.floor(fx);
+      const x1 = Math.min(sw - 1, x0 + 1);
+      const tx = fx - x0;
+      for (let c = 0; c < 3; c++) {
+        const at = (sx: number, sy: number) => src[(sy * sw + sx) * 3 + c]!;
+        const top = at(x0, y0) * (1 - tx) + at(x1, y0) * tx;
+        const bottom = at(x0, y1) * (1 - tx) + at(x1, y1) * tx;
+        out[(y * w + x) * 3 + c] = top * (1 - ty) + bottom * ty;
+      }
+    }
   }
-  return { width: w, height: h, data };
+  return out;
 }
