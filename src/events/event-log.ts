@@ -44,7 +44,7 @@ export async function appendEvent(em: EntityManager, generationId: string, ev: N
       generationId,
       ev.step,
       ev.status,
-      ev.progress,
+      roundProgress(ev.progress),
       ev.attempt,
       ev.stepIndex ?? null,
       ev.stepCount ?? null,
@@ -56,6 +56,9 @@ export async function appendEvent(em: EntityManager, generationId: string, ev: N
   );
   return rows[0] ? eventFromRow(rows[0]) : undefined;
 }
+
+/** Progress as clients show it: sums of step fractions such as 0.1 + 0.2 drop their float noise. */
+const roundProgress = (progress: number) => Math.round(progress * 1e4) / 1e4;
 
 export function eventFromRow(r: Record<string, unknown>): GenerationEvent {
   return {
