@@ -54,7 +54,8 @@ export class Metrics {
   });
 
   constructor(ds: DataSource, subscriptions: () => number) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'kiln_process_' });
+    // The default metrics are already named process_… and nodejs_…: the prefix only adds kiln_.
+    collectDefaultMetrics({ register: this.registry, prefix: 'kiln_' });
     new Gauge({
       name: 'kiln_subscriptions',
       help: 'Live GraphQL subscriptions on this process',

@@ -221,7 +221,10 @@ async function settleFailure(deps: JobDeps, a: Attempt, err: unknown, timing: Ti
   try {
     const outcome = await failAttempt(deps.ds, deps.boss, a, failure, timing);
     deps.metrics.jobs.inc({ outcome });
-    log[outcome === 'cancelled' ? 'info' : 'warn']({ code: failure.code, outcome, err: failure.cause ?? failure }, 'generation attempt ended');
+    // Kiln's own outcomes (a cancel, a time limit, a shutdown) are told by code and message; only
+    // a failure caused by an error carries that error, with its stack.
+    const why = failure.cause ? { err: failure.cause } : { reason: failure.message };
+    log[outcome === 'cancelled' ? 'info' : 'warn']({ code: failure.code, outcome, ...why }, 'generation attempt ended');
   } catch (e) {
     if (e instanceof LeaseLost) log.warn({ reason: e.message }, 'lease lost while recording the failure; refused');
     else throw e;
