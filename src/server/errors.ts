@@ -40,25 +40,28 @@ const CONTRACT_CODES = new Set<string>([
   'INTERNAL_SERVER_ERROR',
 ]);
 
+/** The contract's code for a refusal yoga or one of its plugins made with this HTTP status. */
+const CODE_OF_STATUS: Record<number, string> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 413: 'PAYLOAD_TOO_LARGE', 429: 'RATE_LIMITED' };
+
 /**
  * Errors that reach this point without a contract code are refusals of the request itself
- * (unparseable, invalid against the schema, variables of the wrong type, a malformed body):
- * BAD_USER_INPUT. Server faults never get here uncoded: the mask gives them theirs.
+ * (unparseable, invalid against the schema, variables of the wrong type, a malformed body, a
+ * missing CSRF header, a multipart file over its limit): coded by the HTTP status they carry,
+ * BAD_USER_INPUT otherwise. Server faults never get here uncoded: the mask gives them theirs.
  */
 export function codeRequestErrors(errors: readonly GraphQLError[]): GraphQLError[] {
   return errors.map((e) => {
     const code = e.extensions?.code;
     if (typeof code === 'string' && CONTRACT_CODES.has(code)) return e;
     const { originalError: _detail, ...extensions } = e.extensions ?? {};
-    // yoga answers a multipart file over its size limit with HTTP 413.
-    const tooLarge = (e.extensions?.http as { status?: number } | undefined)?.status === 413;
+    const status = (e.extensions?.http as { status?: number } | undefined)?.status;
     return new GraphQLError(e.message, {
       nodes: e.nodes,
       source: e.source,
       positions: e.positions,
       path: e.path,
       originalError: e.originalError,
-      extensions: { ...extensions, code: tooLarge ? 'PAYLOAD_TOO_LARGE' : 'BAD_USER_INPUT' },
+      extensions: { ...extensions, code: (status && CODE_OF_STATUS[status]) ?? 'BAD_USER_INPUT' },
     });
   });
 }
