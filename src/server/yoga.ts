@@ -15,6 +15,7 @@ import { MAX_OPERATION_BYTES, useBodyLimits } from './limits.js';
 import { createLoaders } from './loaders.js';
 import { type Ops, useOps } from './ops.js';
 import { useRequestIds, useRequestLog } from './request-log.js';
+import { MAX_NESTING, useBoundedParser } from './parser.js';
 import { useSignedUploads } from './uploads.js';
 
 /**
@@ -64,11 +65,13 @@ export function buildYoga(services: Services, signer: UrlSigner, ops: Ops): Yoga
       EnvelopArmorPlugin({
         maxDepth: { n: g.maxDepth },
         maxAliases: { n: g.maxAliases },
-        maxTokens: { n: g.maxTokens },
+        // Counted by the bounded parser, before graphql-js's recursive descent can overflow the stack.
+        maxTokens: { enabled: false },
         costLimit: { maxCost: g.maxCost },
         maxDirectives: { n: 50 },
         blockFieldSuggestion: { enabled: !g.introspection },
       }),
+      useBoundedParser({ maxTokens: g.maxTokens, maxNesting: MAX_NESTING }),
       ...(g.introspection ? [] : [useNoIntrospection()]),
       useRequestLog(log),
     ],
