@@ -16,6 +16,7 @@ import { createLoaders } from './loaders.js';
 import { type Ops, useOps } from './ops.js';
 import { useRequestIds, useRequestLog } from './request-log.js';
 import { MAX_NESTING, useBoundedParser } from './parser.js';
+import { useStorableText } from './storable-text.js';
 import { useSignedUploads } from './uploads.js';
 
 /**
@@ -72,6 +73,7 @@ export function buildYoga(services: Services, signer: UrlSigner, ops: Ops): Yoga
         blockFieldSuggestion: { enabled: !g.introspection },
       }),
       useBoundedParser({ maxTokens: g.maxTokens, maxNesting: MAX_NESTING }),
+      useStorableText(),
       ...(g.introspection ? [] : [useNoIntrospection()]),
       useRequestLog(log),
     ],
