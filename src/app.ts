@@ -18,7 +18,10 @@ import { expireUploads } from './models/uploads.js';
 import { startApi } from './server/api.js';
 import { createOpsServer } from './server/ops.js';
 import type { Yoga } from './server/yoga.js';
+import { CircuitBreaker } from './circuit/breaker.js';
+import { BreakerStorage } from './storage/breaker-storage.js';
 import { LocalStorage } from './storage/local.js';
+import { isStorageOutage } from './storage/outage.js';
 import { S3Storage } from './storage/s3.js';
 import type { Storage } from './storage/storage.js';
 import { loadUrlSecret } from './storage/url-secret.js';
@@ -34,7 +37,8 @@ export interface Shared {
   log: Logger;
   ds: DataSource;
   boss: PgBoss;
-  storage: Storage;
+  /** Behind its circuit breaker; `storage.circuit` is its state. */
+  storage: BreakerStorage;
   signer: UrlSigner;
   listener: PgListener;
   health: Health;
@@ -89,10 +93,12 @@ export async function startKiln(config: Config, log: Logger): Promise<Kiln> {
     let worker: Worker | undefined;
     let subscriptions = () => 0;
     const metrics = new Metrics(ds, () => subscriptions());
+    metrics.watchCircuit(storage.circuit);
     const rateLimiter = new RateLimiter(ds, config.rateLimit, () => metrics.rateLimited.inc());
     const health = new Health({
       ds,
       storage,
+      storageCircuit: storage.circuit,
       listener,
       version: VERSION,
       role: config.role,
@@ -140,7 +146,12 @@ export async function startKiln(config: Config, log: Logger): Promise<Kiln> {
   }
 }
 
-function createStorage(config: Config, signer: UrlSigner): Storage {
+/** The configured store, behind a circuit breaker of its own. */
+function createStorage(config: Config, signer: UrlSigner): BreakerStorage {
+  return new BreakerStorage(storageDriver(config, signer), new CircuitBreaker('storage', { ...config.breaker, isOutage: isStorageOutage }));
+}
+
+function storageDriver(config: Config, signer: UrlSigner): Storage {
   if (config.storage.kind === 'local') return new LocalStorage(config.storage.dir, signer);
   return new S3Storage({
     bucket: config.storage.bucket,

@@ -30,6 +30,7 @@ export async function startWorker(shared: Shared) {
     {
       concurrency: config.worker.concurrency,
       pollMs: config.worker.pollMs,
+      dependenciesUp: () => storage.available(),
       runner: {
         executionProviders: config.inference.executionProviders,
         sessionCacheBytes: config.inference.sessionCacheBytes,

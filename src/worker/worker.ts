@@ -14,6 +14,8 @@ export interface WorkerSettings {
   concurrency: number;
   /** How long an idle slot waits for a wake-up before it looks for jobs anyway. */
   pollMs: number;
+  /** False while a dependency every job needs (storage) is known to be down: no job is taken then. */
+  dependenciesUp: () => Promise<boolean>;
   runner: RunnerSettings;
 }
 
@@ -115,7 +117,9 @@ export class Worker {
     }
   }
 
-  private fetch(): Promise<Fetched> {
+  private async fetch(): Promise<Fetched> {
+    // Jobs stay queued while storage's circuit is open, instead of each failing an attempt on it.
+    if (!(await this.settings.dependenciesUp())) return {};
     return this.deps.boss.fetch<unknown>(GENERATE_QUEUE, { batchSize: 1, includeMetadata: true, priority: true }).then(
       ([job]) => ({ job }),
       (err: unknown) => ({ err }),

@@ -77,6 +77,16 @@ describe('Kiln while its Postgres is down', () => {
       // Nothing internal: no address, no driver message.
       expect(reply.text).not.toMatch(new RegExp(`ECONNREFUSED|127\\.0\\.0\\.1|${port}|terminat`, 'i'));
     }
+    // Operators still get the process's metrics; the queue's, read from the database, are left out.
+    const metrics = await fetch(`${k.url}/metrics`);
+    expect(metrics.status).toBe(200);
+    const scraped = await metrics.text();
+    expect(scraped).toMatch(/^kiln_process_cpu_user_seconds_total \S+$/m);
+    expect(scraped).toMatch(/^kiln_circuit_state\{dependency="storage"\} 0$/m);
+    expect(scraped).toMatch(/^kiln_queue_depth nan$/im);
+    expect(scraped).not.toMatch(/^kiln_generations\{/m);
+    expect((await fetch(`${k.url}/health/ready`)).status).toBe(503);
+
     let wsError = '';
     await collect(client, QUEUE_STATS).catch((err: Error) => (wsError = err.message));
     expect(JSON.parse(wsError)).toEqual([expect.objectContaining({ message: 'The database is unavailable; try again shortly.', extensions: { code: 'UNAVAILABLE', retryAfterSeconds: 5 } })]);
