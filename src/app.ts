@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { CircuitBreaker } from './circuit/breaker.js';
 import type { AddressInfo } from 'node:net';
 import type { PgBoss } from 'pg-boss';
 import type { DataSource } from 'typeorm';
@@ -22,7 +23,9 @@ import { startApi } from './server/api.js';
 import { listen } from './server/listen.js';
 import { createOpsServer } from './server/ops.js';
 import type { Yoga } from './server/yoga.js';
+import { BreakerStorage } from './storage/breaker-storage.js';
 import { LocalStorage } from './storage/local.js';
+import { isStorageOutage } from './storage/outage.js';
 import { S3Storage } from './storage/s3.js';
 import type { Storage } from './storage/storage.js';
 import type { Shared } from './shared.js';
@@ -90,10 +93,12 @@ export async function startKiln(config: Config, log: Logger, options: StartOptio
     let worker: Worker | undefined;
     let subscriptions = () => 0;
     const metrics = new Metrics(ds, () => subscriptions());
+    metrics.watchCircuit(storage.circuit);
     const rateLimiter = new RateLimiter(ds, config.rateLimit, () => metrics.rateLimited.inc());
     const health = new Health({
       ds,
       storage,
+      storageCircuit: storage.circuit,
       listener,
       version: VERSION,
       role: config.role,
@@ -155,7 +160,12 @@ export async function startKiln(config: Config, log: Logger, options: StartOptio
   }
 }
 
-function createStorage(config: Config, signer: UrlSigner): Storage {
+/** The configured store, behind a circuit breaker of its own. */
+function createStorage(config: Config, signer: UrlSigner): BreakerStorage {
+  return new BreakerStorage(storageDriver(config, signer), new CircuitBreaker('storage', { ...config.breaker, isOutage: isStorageOutage }));
+}
+
+function storageDriver(config: Config, signer: UrlSigner): Storage {
   if (config.storage.kind === 'local') return new LocalStorage(config.storage.dir, signer);
   return new S3Storage({
     bucket: config.storage.bucket,

@@ -100,6 +100,10 @@ const envSchema = z.object({
   KILN_WS_KEEPALIVE_S: int(0, 3600).default(12),
   /** The queue is reported degraded once its oldest pending job has waited this long. */
   KILN_QUEUE_STALL_S: int(1, 86_400).default(600),
+  /** Outages in a row of an external dependency (storage) that open its circuit breaker. */
+  KILN_BREAKER_FAILURES: int(1, 1000).default(5),
+  /** How long an open circuit fails calls at once before one probes the dependency again. */
+  KILN_BREAKER_OPEN_S: int(1, 3600).default(30),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -161,6 +165,8 @@ export interface Config {
   apiKeys: Map<string, string>;
   rateLimit: { perMinute: number; burst: number; allow: string[]; trustProxy: boolean };
   health: { queueStallSeconds: number };
+  /** Every external dependency's circuit breaker (storage now). */
+  breaker: { failureThreshold: number; openMs: number };
 }
 
 export class ConfigError extends Error {}
@@ -255,6 +261,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
       trustProxy: e.KILN_TRUST_PROXY,
     },
     health: { queueStallSeconds: e.KILN_QUEUE_STALL_S },
+    breaker: { failureThreshold: e.KILN_BREAKER_FAILURES, openMs: e.KILN_BREAKER_OPEN_S * 1000 },
   };
 }
 

@@ -8,7 +8,7 @@ import type { JobPolicy } from './jobs/queue.js';
 import type { RateLimiter } from './limits/rate-limiter.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics/metrics.js';
-import type { Storage } from './storage/storage.js';
+import type { BreakerStorage } from './storage/breaker-storage.js';
 import type { UrlSigner } from './storage/url-signer.js';
 
 /** What every role shares: made once per process by startKiln, handed to the roles' parts. */
@@ -17,7 +17,8 @@ export interface Shared {
   log: Logger;
   ds: DataSource;
   boss: PgBoss;
-  storage: Storage;
+  /** Behind its circuit breaker; `storage.circuit` is its state. */
+  storage: BreakerStorage;
   signer: UrlSigner;
   listener: PgListener;
   health: Health;

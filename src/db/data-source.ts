@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { DataSource } from 'typeorm';
 import { migrations } from '../../migrations/index.js';
 import { IdempotencyKeyEntity } from './entities/idempotency-key.js';
@@ -44,7 +45,15 @@ export function createDataSource({ url, poolMax, applicationName }: DataSourceOp
     applicationName,
     // pg.Pool waits forever for a connection by default; a dead database must surface as an error.
     connectTimeoutMS: 10_000,
-    extra: { max: poolMax, idleTimeoutMillis: 30_000 },
+    extra: {
+      max: poolMax,
+      idleTimeoutMillis: 30_000,
+      // pg-pool stops listening for a new client's errors as it hands it over; TypeORM starts a
+      // microtask later. A server that shuts down in between (57P01) would make that error
+      // uncaught and end the process: every client keeps a listener of its own. The pool and
+      // TypeORM still see each error and drop the connection.
+      onConnect: (client: EventEmitter) => void client.on('error', () => {}),
+    },
   });
 }
 

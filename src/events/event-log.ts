@@ -47,7 +47,7 @@ export async function appendEvent(em: EntityManager, jobId: string, ev: NewEvent
       jobId,
       ev.step,
       ev.status,
-      ev.progress,
+      roundProgress(ev.progress),
       ev.attempt,
       ev.stepIndex ?? null,
       ev.stepCount ?? null,
@@ -61,6 +61,9 @@ export async function appendEvent(em: EntityManager, jobId: string, ev: NewEvent
   );
   return rows[0] ? eventFromRow(rows[0]) : undefined;
 }
+
+/** Progress as clients show it: sums of step fractions such as 0.1 + 0.2 drop their float noise. */
+const roundProgress = (progress: number) => Math.round(progress * 1e4) / 1e4;
 
 export function eventFromRow(r: Record<string, unknown>): JobEvent {
   return {

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import type { DataSource } from 'typeorm';
+import { type CircuitBreaker, DependencyUnavailable } from '../circuit/breaker.js';
 import type { PgListener } from '../events/pg-listener.js';
 import { queueStats } from '../jobs/queue-stats.js';
 import type { ProviderCheck } from '../pipelines/onnx/provider-check.js';
@@ -24,6 +25,8 @@ export interface HealthReport {
 export interface HealthDeps {
   ds: DataSource;
   storage: Storage;
+  /** The circuit breaker in front of storage, whose state the storage check reports. */
+  storageCircuit?: CircuitBreaker;
   listener: PgListener;
   version: string;
   role: string;
@@ -104,12 +107,24 @@ export class Health {
     }
   }
 
+  /** A ping through the circuit breaker: while the circuit is open it fails at once, and when a probe is due it is the probe. */
   private async storage(): Promise<Check> {
+    const details = () => {
+      const circuit = this.deps.storageCircuit?.snapshot();
+      return { kind: this.deps.storage.kind, ...(circuit ? { circuit } : {}) };
+    };
     try {
       await this.deps.storage.ping();
-      return { status: 'healthy', message: 'reachable', details: { kind: this.deps.storage.kind } };
+      return { status: 'healthy', message: 'reachable', details: details() };
     } catch (err) {
-      return { status: 'unhealthy', message: `unreachable: ${(err as Error).message}`, details: { kind: this.deps.storage.kind } };
+      const d = details();
+      if (d.circuit && d.circuit.state !== 'closed') {
+        const { consecutiveFailures, lastFailure, probeAt } = d.circuit;
+        const message = `circuit ${d.circuit.state.replace('_', '-')} after ${consecutiveFailures} failures in a row (last: ${lastFailure}): calls fail at once; next probe at ${probeAt}`;
+        return { status: 'unhealthy', message, details: d };
+      }
+      const cause = err instanceof DependencyUnavailable && err.cause instanceof Error ? err.cause : (err as Error);
+      return { status: 'unhealthy', message: `unreachable: ${cause.message}`, details: d };
     }
   }
 

@@ -56,8 +56,9 @@ export async function readSafetensorsHeader(file: string): Promise<SafetensorsHe
   const handle = await fs.open(file, 'r');
   try {
     const { size } = await handle.stat();
-    const prefix = Buffer.alloc(8);
-    const { bytesRead } = await handle.read(prefix, 0, 8, 0);
+    // The length and the header's first byte, which tells a safetensors file from any other.
+    const prefix = Buffer.alloc(9);
+    const { bytesRead } = await handle.read(prefix, 0, 9, 0);
     const headerLength = checkHeaderLength(prefix.subarray(0, bytesRead), size);
     const header = Buffer.alloc(headerLength);
     const read = await handle.read(header, 0, headerLength, 8);
@@ -70,13 +71,19 @@ export async function readSafetensorsHeader(file: string): Promise<SafetensorsHe
 
 /** Validates a whole safetensors file held in memory. */
 export function parseSafetensors(bytes: Uint8Array): SafetensorsHeader {
-  const headerLength = checkHeaderLength(bytes.subarray(0, 8), bytes.length);
+  const headerLength = checkHeaderLength(bytes.subarray(0, 9), bytes.length);
   return parseHeader(bytes.subarray(8, 8 + headerLength), bytes.length);
 }
 
+/** `prefix`: the file's first 9 bytes (fewer when it is shorter). */
 function checkHeaderLength(prefix: Uint8Array, fileLength: number): number {
   if (prefix.length < 8) throw refuse(`it has ${fileLength} bytes, fewer than the 8 of its header length`);
   const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+  // Text or any other file read as a length gives an absurd one; a header always opens with `{`.
+  const implausible = n > BigInt(MAX_SAFETENSORS_HEADER_BYTES) || n > BigInt(fileLength - 8);
+  if (implausible && prefix[8] !== 0x7b) {
+    throw refuse('it is not a safetensors file at all (it does not begin with a header length and a JSON header)');
+  }
   if (n > BigInt(MAX_SAFETENSORS_HEADER_BYTES)) throw refuse(`its header length ${n} is over the limit of ${MAX_SAFETENSORS_HEADER_BYTES} bytes`);
   if (n > BigInt(fileLength - 8)) throw refuse(`its header length ${n} runs past the end of the ${fileLength}-byte file`);
   if (n < 2n) throw refuse(`its header length ${n} is too short for a JSON object`);

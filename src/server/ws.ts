@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { GraphQLError, type ExecutionArgs } from 'graphql';
+import { type ExecutionArgs, GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -68,6 +68,9 @@ export function attachWebSocket(server: Server, yoga: Yoga, opts: WebSocketOptio
           rootValue: { execute: env.execute, subscribe: env.subscribe },
         };
       },
+      // Errors carry HTTP's status and headers for yoga's responses; a socket has no use for them.
+      onNext: (_ctx, _id, _payload, _args, result) => (result.errors?.length ? { ...result, errors: result.errors.map(withoutHttp) } : undefined),
+      onError: (_ctx, _id, _payload, errors) => errors.map(withoutHttp),
     },
     wss,
     opts.keepAliveMs,
@@ -78,6 +81,11 @@ export function attachWebSocket(server: Server, yoga: Yoga, opts: WebSocketOptio
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+function withoutHttp(error: GraphQLError): GraphQLFormattedError {
+  const { http: _http, ...extensions } = error.extensions ?? {};
+  return { ...error.toJSON(), ...(Object.keys(extensions).length ? { extensions } : {}) };
 }
 
 // yoga's execute and subscribe for this operation, carried to graphql-ws through rootValue.

@@ -11,10 +11,12 @@ import { ApiKeys, clientAddress, unauthenticated } from './clients.js';
 import type { Context, Services } from './context.js';
 import { createMaskError, useContractCodes } from './errors.js';
 import { useSignedFiles } from './files.js';
-import { MAX_OPERATION_BYTES, useBodyLimit } from './limits.js';
+import { MAX_OPERATION_BYTES, useBodyLimits } from './limits.js';
 import { createLoaders } from './loaders.js';
 import { type Ops, useOps } from './ops.js';
 import { useRequestIds, useRequestLog } from './request-log.js';
+import { MAX_NESTING, useBoundedParser } from './parser.js';
+import { useStorableText } from './storable-text.js';
 import { useSignedUploads } from './uploads.js';
 
 /**
@@ -34,6 +36,8 @@ export function buildYoga(services: Services, signer: UrlSigner, ops: Ops): Yoga
   const { config, log } = services;
   const g = config.graphql;
   const requestIds = useRequestIds();
+  // The largest multipart upload, with room for its operation and map.
+  const multipartBytes = config.uploads.maxMultipartBytes + 1024 * 1024;
   return createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -44,8 +48,8 @@ export function buildYoga(services: Services, signer: UrlSigner, ops: Ops): Yoga
     // Errors are logged where they are masked (server/errors.ts), with the request's id.
     logging: false,
     maskedErrors: { maskError: createMaskError(log, config.debugErrors) },
-    // Room for the largest multipart upload; other requests get a far smaller limit (limits.ts).
-    maxRequestBodySize: config.uploads.maxMultipartBytes + 1024 * 1024,
+    // A backstop: useBodyLimits holds each kind of request to its own limit first.
+    maxRequestBodySize: multipartBytes,
     // yoga holds multipart files in memory: the limit bounds what one request can take.
     fetchAPI: createFetch({
       formDataLimits: { fileSize: config.uploads.maxMultipartBytes, files: 1, fieldSize: 1024 * 1024, fields: 16, parts: 20 },
@@ -56,17 +60,20 @@ export function buildYoga(services: Services, signer: UrlSigner, ops: Ops): Yoga
       useSignedFiles(services.storage, signer),
       useSignedUploads(services.storage, signer),
       useContractCodes(),
-      useBodyLimit(MAX_OPERATION_BYTES),
+      useBodyLimits({ operationBytes: MAX_OPERATION_BYTES, multipartBytes }),
       // Multipart and other "simple" requests skip CORS preflight; they must carry this header.
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'graphql-preflight'] }),
       EnvelopArmorPlugin({
         maxDepth: { n: g.maxDepth },
         maxAliases: { n: g.maxAliases },
-        maxTokens: { n: g.maxTokens },
+        // Counted by the bounded parser, before graphql-js's recursive descent can overflow the stack.
+        maxTokens: { enabled: false },
         costLimit: { maxCost: g.maxCost },
         maxDirectives: { n: 50 },
         blockFieldSuggestion: { enabled: !g.introspection },
       }),
+      useBoundedParser({ maxTokens: g.maxTokens, maxNesting: MAX_NESTING }),
+      useStorableText(),
       ...(g.introspection ? [] : [useNoIntrospection()]),
       useRequestLog(log),
     ],

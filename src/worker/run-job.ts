@@ -197,9 +197,10 @@ async function settleFailure(deps: JobDeps, a: Attempt, err: unknown, timing: Ti
   try {
     const outcome = await failAttempt(deps.ds, deps.boss, a, failure, timing);
     deps.metrics.jobs.inc({ kind: a.job.kind, outcome });
-    // Expected endings (a cancel, a shutdown hand-back) are said in a line; failures keep their cause.
-    const expected = failure.code === 'CANCELLED' || failure.code === 'WORKER_SHUTDOWN';
-    log[expected ? 'info' : 'warn']({ code: failure.code, outcome, ...(expected ? { reason: failure.message } : { err: failure.cause ?? failure }) }, 'job attempt ended');
+    // Kiln's own outcomes (a cancel, a time limit, a shutdown) are told by code and message; only
+    // a failure caused by an error carries that error, with its stack.
+    const why = failure.cause ? { err: failure.cause } : { reason: failure.message };
+    log[outcome === 'cancelled' ? 'info' : 'warn']({ code: failure.code, outcome, ...why }, 'job attempt ended');
   } catch (e) {
     if (e instanceof LeaseLost) log.warn({ reason: e.message }, 'lease lost while recording the failure; refused');
     else throw e;

@@ -36,6 +36,7 @@ export async function startWorker(shared: Shared) {
       pollMs: config.worker.pollMs,
       kinds: config.worker.kinds ?? kinds.map((k) => k.name),
       affinityWaitSeconds: config.worker.affinityWaitSeconds,
+      dependenciesUp: () => storage.available(),
       runner: {
         executionProviders: config.inference.executionProviders,
         sessionCacheBytes: config.inference.sessionCacheBytes,

@@ -1,9 +1,6 @@
 import type { StepProgress, StepReport } from '../jobs/kind.js';
 import type { NewEvent } from '../events/event-log.js';
 
-/** Progress is a fraction shown to people: four decimals are plenty, and no 0.30000000000000004. */
-const roundProgress = (p: number) => Math.round(p * 10_000) / 10_000;
-
 /**
  * Turns a kind's step reports into events: where each step puts overall progress (spread over
  * a ranged step by its units), and the time left, from the rate of a ranged step's units when
@@ -41,7 +38,7 @@ export class StepReporter {
     this.lastAt = now;
     return {
       step,
-      progress: roundProgress(progress),
+      progress,
       stepIndex: r.stepIndex ?? null,
       stepCount: r.stepCount ?? null,
       message: r.message ?? null,

@@ -18,6 +18,8 @@ export interface WorkerSettings {
   concurrency: number;
   /** How long an idle slot waits for a wake-up before it looks for jobs anyway. */
   pollMs: number;
+  /** False while a dependency every job needs (storage) is known to be down: no job is taken then. */
+  dependenciesUp: () => Promise<boolean>;
   runner: RunnerSettings;
   /** The kinds of job it takes (its KILN_WORKER_KINDS). */
   kinds: string[];
@@ -153,6 +155,8 @@ export class Worker {
   /** The next job for a slot: one its runner is warm for when affinity allows, else the queues' next. */
   private async fetch(runner: Runner): Promise<Fetched> {
     try {
+      // Jobs stay queued while storage's circuit is open, instead of each failing an attempt on it.
+      if (!(await this.settings.dependenciesUp())) return {};
       const warm = this.settings.affinityWaitSeconds > 0 ? runner.warm.map(affinityOf) : [];
       const plan = warm.length ? await this.affinityPlan(warm) : undefined;
       for (const queue of await this.queueOrder()) {

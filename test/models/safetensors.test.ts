@@ -64,6 +64,8 @@ describe('safetensors files', () => {
     ['a header length past the end of the file', craft({ a: f32([0, 4]) }, 4, 1000n), /header length 1000 runs past the end/],
     ['an absurd header length', craft({}, 0, 2n ** 62n), /over the limit/],
     ['a file shorter than its length prefix', Uint8Array.of(1, 0, 0), /fewer than the 8/],
+    ['a text file', new TextEncoder().encode('lora weights, as text: 0.1 0.2 0.3\n'), /not a safetensors file at all/],
+    ['a file with no header after its length', craft(new Uint8Array(0), 40, 2n ** 40n), /not a safetensors file at all/],
     ['a header that is not JSON', craft('{"a": nope}', 0), /not JSON/],
     ['a header that is not UTF-8', craft(Uint8Array.of(0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d), 0), /not UTF-8/],
     ['a header that is not an object', craft('[1, 2]', 0), /not a JSON object/],
@@ -101,5 +103,7 @@ describe('safetensors files', () => {
     await expect(readSafetensorsHeader(file)).rejects.toThrow(/ends at byte 64 of a 54-byte data section/);
     await fs.writeFile(file, whole.subarray(0, 20));
     await expect(readSafetensorsHeader(file)).rejects.toThrow(/runs past the end of the 20-byte file/);
+    await fs.writeFile(file, 'not weights at all, just some words in a text file\n');
+    await expect(readSafetensorsHeader(file)).rejects.toThrow(/not a safetensors file at all/);
   });
 });

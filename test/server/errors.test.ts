@@ -27,14 +27,50 @@ describe('errors at the edge', () => {
     expect(kept.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'input.prompt' });
   });
 
+  it('tells a database that cannot be reached from other database errors, in the shapes pg, pg-pool and TypeORM give them', () => {
+    const mask = createMaskError(log, false);
+    const coded = (err: Error) => (mask(wrapped(err), 'Unexpected error.') as GraphQLError).extensions;
+    const withProps = (message: string, props: Record<string, unknown>) => Object.assign(new Error(message), props);
+    const refused = withProps('connect ECONNREFUSED 127.0.0.1:5432', { code: 'ECONNREFUSED' });
+    const outages = [
+      refused,
+      new AggregateError([refused], 'all addresses refused'),
+      withProps('terminating connection due to administrator command', { code: '57P01' }),
+      withProps('the database system is starting up', { code: '57P03' }),
+      withProps('could not receive data from client', { code: '08006' }),
+      new Error('Connection terminated unexpectedly'),
+      new Error('Connection terminated due to connection timeout', { cause: new Error('Connection terminated unexpectedly') }),
+      new Error('timeout exceeded when trying to connect'),
+      // TypeORM's QueryFailedError keeps the driver's error and copies its code.
+      withProps('Query failed', { driverError: withProps('read ECONNRESET', { code: 'ECONNRESET' }) }),
+      // …and releases a runner whose connection broke, so the transaction's next statement fails so.
+      withProps('Query runner already released. Cannot run queries anymore.', { name: 'QueryRunnerAlreadyReleasedError' }),
+    ];
+    for (const err of outages) expect(coded(err), err.message).toMatchObject({ code: 'UNAVAILABLE', retryAfterSeconds: 5, http: { status: 503, headers: { 'Retry-After': '5' } } });
+    for (const err of [
+      withProps('duplicate key value violates unique constraint', { code: '23505' }),
+      withProps('syntax error at or near "SELEC"', { code: '42601' }),
+      new Error('Connection terminated by a bug'),
+    ]) {
+      expect(coded(err), err.message).toEqual({ code: 'INTERNAL_SERVER_ERROR' });
+    }
+  });
+
+  it('gives an UNAVAILABLE refusal its HTTP 503 and Retry-After', () => {
+    const refused = createMaskError(log, false)(wrapped(new KilnError('UNAVAILABLE', 'storage is unavailable', { retryAfterSeconds: 12.2 })), 'x') as GraphQLError;
+    expect(refused.extensions).toEqual({ code: 'UNAVAILABLE', retryAfterSeconds: 13, http: { status: 503, headers: { 'Retry-After': '13' } } });
+  });
+
   it('codes request errors with contract codes only', () => {
-    const [validation, tooLarge, kept] = codeRequestErrors([
+    const [validation, tooLarge, csrf, kept] = codeRequestErrors([
       new GraphQLError('Cannot query field', { extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }),
       new GraphQLError('File size limit exceeded', { extensions: { http: { status: 413 } } }),
+      new GraphQLError('Required CSRF header(s) not present', { extensions: { http: { status: 403 } } }),
       new GraphQLError('no', { extensions: { code: 'NOT_FOUND' } }),
     ]);
     expect(validation!.extensions.code).toBe('BAD_USER_INPUT');
     expect(tooLarge!.extensions.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(csrf!.extensions.code).toBe('FORBIDDEN');
     expect(kept!.extensions.code).toBe('NOT_FOUND');
   });
 });

@@ -74,9 +74,17 @@ describe('a running Kiln, seen from outside', () => {
     expect(metrics.get('kiln_session_cache_bytes')).toBeGreaterThan(0);
     expect(metrics.get('kiln_subscriptions')).toBeGreaterThanOrEqual(1);
     expect(metrics.get('kiln_rate_limited_total')).toBe(0);
+    // Process metrics under one prefix, not two.
+    expect(metrics.get('kiln_process_cpu_user_seconds_total')).toBeGreaterThan(0);
+    expect(metrics.has('kiln_nodejs_heap_size_used_bytes')).toBe(true);
+    expect([...metrics.keys()].filter((name) => name.includes('process_process'))).toEqual([]);
     await ok(kiln.gql(`mutation($id: ID!) { cancelGeneration(id: $id) { id } }`, { id: long }));
     await open.done;
     await client.dispose();
+    // A cancel is an expected outcome: one info line with its reason, no stack trace.
+    const ended = await kiln.waitForLog((l) => l.msg === 'job attempt ended' && l.jobId === long);
+    expect(ended).toMatchObject({ level: 30, code: 'CANCELLED', outcome: 'cancelled', reason: 'Cancelled by request' });
+    expect(JSON.stringify(ended)).not.toMatch(/stack|\n\s+at /);
   });
 });
 

@@ -106,6 +106,31 @@ describe('limits on what one operation may ask', () => {
     expect(await closed).toBe(1009); // message too big
   });
 
+  it('refuses a value nested 5,000 deep cleanly, over HTTP (as the GraphQL-over-HTTP spec says) and graphql-ws, socket kept', async () => {
+    const deep = `{ generation(id: ${'['.repeat(5000)}"x"${']'.repeat(5000)}) { id } }`;
+    for (const [accept, status] of [['application/json', 200], ['application/graphql-response+json', 400]] as const) {
+      const res = await post(k.url, { query: deep }, { accept });
+      expect(res.status).toBe(status);
+      const error = ((await res.json()) as { errors: { message: string; extensions: { code: string } }[] }).errors[0]!;
+      expect(error.extensions.code).toBe('BAD_USER_INPUT');
+      expect(error.message).toMatch(/Nesting limit of 64 exceeded/);
+    }
+    const client = wsClient(k.url);
+    await expect(collect(client, deep)).rejects.toThrow(/Nesting limit.*BAD_USER_INPUT/);
+    // The same socket still serves: the refusal was that operation's alone.
+    expect(await collect(client, '{ queueStats { pending } }')).toEqual([{ queueStats: { pending: expect.any(Number) } }]);
+    await client.dispose();
+  });
+
+  it('refuses selections nested 5,000 deep and documents over the token limit before parsing them', async () => {
+    const selections = await refusal(`{ ${'models { '.repeat(5000)}id${' }'.repeat(5000)} }`);
+    expect(selections.extensions.code).toBe('BAD_USER_INPUT');
+    expect(selections.message).toMatch(/Nesting limit/);
+    const tokens = await refusal(`{ ${Array.from({ length: 1100 }, () => 'queueStats { pending }').join(' ')} }`);
+    expect(tokens.extensions.code).toBe('BAD_USER_INPUT');
+    expect(tokens.message).toMatch(/Token limit of 2000 exceeded/);
+  });
+
   it('refuses an oversized JSON body with PAYLOAD_TOO_LARGE', async () => {
     const res = await post(k.url, { query: GENERATE, variables: { input: { prompt: 'x'.repeat(2 * 1024 * 1024) } } });
     expect(res.status).toBe(413);

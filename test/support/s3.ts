@@ -23,6 +23,10 @@ export interface TestS3Server {
   forcePathStyle: true;
   /** The only key pair s3rver knows. */
   credentials: { accessKeyId: string; secretAccessKey: string };
+  /** Stops the server, keeping its objects: an outage. */
+  pause(): Promise<void>;
+  /** Starts it again on the same port with the same objects (nothing when it runs). */
+  resume(): Promise<void>;
   /** Stops the server and removes its folder. */
   stop(): Promise<void>;
 }
@@ -32,32 +36,46 @@ const launcher = fileURLToPath(new URL('./s3-server-process.cjs', import.meta.ur
 /** Starts s3rver with one empty bucket. */
 export async function startS3Server({ bucket = 'kiln-test' }: { bucket?: string } = {}): Promise<TestS3Server> {
   const directory = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-s3rver-'));
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', launcher, directory, bucket], {
-    // stdin: the child exits when it closes, so it cannot outlive this process.
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const halt = async (signal: NodeJS.Signals) => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      child.kill(signal);
+  let child: ChildProcess | undefined;
+  let exited = Promise.resolve();
+  const halt = async () => {
+    const running = child;
+    child = undefined;
+    if (running?.pid !== undefined && running.exitCode === null && running.signalCode === null) {
+      running.kill('SIGTERM');
       await exited;
     }
-    await fs.rm(directory, { recursive: true, force: true });
   };
-  let port: number;
-  try {
-    port = await listeningPort(child);
-  } catch (err) {
-    await halt('SIGKILL');
+  const run = async (port: number) => {
+    // stdin: the child exits when it closes, so it cannot outlive this process.
+    child = spawn(process.execPath, ['--openssl-legacy-provider', launcher, directory, bucket, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const started = child;
+    exited = new Promise<void>((resolve) => started.once('exit', () => resolve()));
+    try {
+      return await listeningPort(started);
+    } catch (err) {
+      await halt();
+      throw err;
+    }
+  };
+  const port = await run(0).catch(async (err: unknown) => {
+    await fs.rm(directory, { recursive: true, force: true });
     throw err;
-  }
+  });
   return {
     endpoint: `http://127.0.0.1:${port}`,
     bucket,
     region: 'us-east-1',
     forcePathStyle: true,
     credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    stop: () => halt('SIGTERM'),
+    pause: halt,
+    async resume() {
+      if (!child) await run(port);
+    },
+    async stop() {
+      await halt();
+      await fs.rm(directory, { recursive: true, force: true });
+    },
   };
 }
 

@@ -57,6 +57,8 @@ describe('progress of a generation run by a separate worker', () => {
     const generating = received.filter((e) => e.step === 'GENERATING');
     expect(generating.every((e) => e.stepCount === 8 && e.status === 'RUNNING')).toBe(true);
     expect(received.map((e) => e.progress)).toEqual([...received.map((e) => e.progress)].sort((a, b) => a - b));
+    // Progress as a client would print it: 0.3, not 0.30000000000000004.
+    expect(generating.map((e) => e.progress)).toEqual([0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]);
     expect(received.at(-1)).toMatchObject({ status: 'COMPLETED', progress: 1 });
     expect(generating.at(-1)!.etaSeconds).toBe(0);
     expect(generating.at(-1)!.preview).toMatch(/^data:image\/png;base64,/);

@@ -7,7 +7,8 @@ import { SeededRandom } from '../random.js';
 import { loadClipTokenizer } from '../stable-diffusion/clip-tokenizer.js';
 import { toRgb8 } from '../stable-diffusion/decoded-image.js';
 import { createFluxDenoiser } from './denoiser.js';
-import { fluxLatentPreview } from './latent-preview.js';
+import { latentPreview } from '../latent-preview.js';
+import { FLUX_LATENT_RGB } from './latent-preview.js';
 import { LATENT_CHANNELS, latentSide, packLatents, SIDE_STEP, unpackLatents } from './latents.js';
 import { type FluxFolder, inspectFluxFolder } from './model-folder.js';
 import { conditioningFromEmbeddings, encodeFluxPrompt, type FluxConditioning, type FluxTokenizers } from './prompt-encoding.js';
@@ -97,7 +98,7 @@ async function generate(
     const velocity = await denoiser.velocity(latents, Math.fround(schedule.timesteps[i]! / 1000));
     latents = eulerStep(latents, velocity, schedule.sigmas[i]!, schedule.sigmas[i + 1]!);
     const snapshot = latents.subarray(0, tokens * LATENT_CHANNELS * 4);
-    hooks.onStep({ index: i + 1, count, preview: () => fluxLatentPreview(unpackLatents(snapshot, 1, LATENT_CHANNELS, h, w), h, w) });
+    hooks.onStep({ index: i + 1, count, preview: () => latentPreview(unpackLatents(snapshot, 1, LATENT_CHANNELS, h, w), h, w, 64, FLUX_LATENT_RGB) });
   }
   hooks.signal.throwIfAborted();
   const pixels = await decodeFluxLatents(sessions, unpackLatents(latents, n, LATENT_CHANNELS, h, w), n, h, w, folder.vae);

@@ -4,7 +4,7 @@ import { seedFor } from '../pipeline.js';
 import { loadClipTokenizer } from '../stable-diffusion/clip-tokenizer.js';
 import { toRgb8 } from '../stable-diffusion/decoded-image.js';
 import { createDenoiser, type GuidanceMode } from '../stable-diffusion/denoiser.js';
-import { type LatentRgbProjection, latentPreview } from '../stable-diffusion/latent-preview.js';
+import { type LatentRgbProjection, latentPreview } from '../latent-preview.js';
 import { denoiseLatents, schedulerFor, startingLatents } from '../stable-diffusion/sampling.js';
 import { decodeLatents, VAE_FACTOR } from '../stable-diffusion/vae-decode.js';
 import { inspectStableDiffusionXLFolder, type StableDiffusionXLFolder } from './model-folder.js';

@@ -4,7 +4,7 @@ import { seedFor } from '../pipeline.js';
 import { type ClipTokenizer, loadClipTokenizer } from './clip-tokenizer.js';
 import { toRgb8 } from './decoded-image.js';
 import { createDenoiser, type GuidanceMode } from './denoiser.js';
-import { latentPreview } from './latent-preview.js';
+import { latentPreview } from '../latent-preview.js';
 import { inspectStableDiffusionFolder, type StableDiffusionFolder } from './model-folder.js';
 import { encodePrompts } from './prompt-encoding.js';
 import { denoiseLatents, schedulerFor, startingLatents } from './sampling.js';

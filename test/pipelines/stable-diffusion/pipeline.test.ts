@@ -44,8 +44,9 @@ describe('the Stable Diffusion pipeline on an Optimum-layout fixture', () => {
     const runs = scheduler === 'pndm' ? 5 : 4;
     expect(steps.map((s) => [s.index, s.count])).toEqual(Array.from({ length: runs }, (_, i) => [i + 1, runs]));
     const preview = steps[1]!.preview();
-    expect([preview.width, preview.height]).toEqual([8, 6]);
-    expect(preview.data).toHaveLength(8 * 6 * 3);
+    // 8×6 latents, previewed at 64 pixels on the longer side.
+    expect([preview.width, preview.height]).toEqual([64, 48]);
+    expect(preview.data).toHaveLength(64 * 48 * 3);
     expect(result.images).toHaveLength(1);
     expect(result.images[0]).toMatchObject({ width: 64, height: 48, seed: 7 });
     expect(result.images[0]!.data).toHaveLength(64 * 48 * 3);

@@ -68,7 +68,11 @@ describe.skipIf(!fs.existsSync(path.join(MODEL, 'model_index.json')))('a Stable 
     const generating = events.filter((e) => e.step === 'GENERATING');
     expect(generating.map((e) => e.stepIndex)).toEqual(Array.from({ length: generating.length }, (_, i) => i + 1));
     expect(generating[0]!.stepCount).toBe(5);
-    expect(events.filter((e) => e.step === 'GENERATING').at(-1)!.preview).toMatch(/^data:image\/png/);
+    const preview = events.filter((e) => e.step === 'GENERATING').at(-1)!.preview!;
+    expect(preview).toMatch(/^data:image\/png/);
+    // A 128² image has 16² latents; its previews are still 64 pixels a side.
+    const { width, height } = await sharp(Buffer.from(preview.split(',')[1]!, 'base64')).metadata();
+    expect([width, height]).toEqual([64, 64]);
   });
 
   it('changes the image with another scheduler and with the LoRA, and gives it back without them', async () => {
