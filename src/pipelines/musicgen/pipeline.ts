@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
-import { KilnError } from '../../errors.js';
 import type { AudioGenerateHooks, AudioGenerateRequest, AudioGenerateResult, AudioLoadOptions, LoadedAudioPipeline } from '../audio-pipeline.js';
+import { checkAudioRequest, refuseAudio } from '../audio-request.js';
 import { seedFor } from '../pipeline.js';
 import { SeededRandom } from '../random.js';
 import { floatValues, type Port, tensorFor } from '../stable-diffusion/tensor-io.js';
@@ -69,35 +69,17 @@ export async function loadMusicgenPipeline(dir: string, options: AudioLoadOption
   };
 }
 
-const refuse = (message: string) => new KilnError('BAD_USER_INPUT', message);
-
 /** The decoder steps a request asks for: max_new_tokens as given, or enough for its duration's frames. */
 export function newTokensFor(folder: MusicgenFolder, req: Pick<AudioGenerateRequest, 'durationSeconds' | 'maxNewTokens'>): number {
   const perChannel = folder.codebooks / folder.channels;
   const least = DelayPattern.minNewTokens(folder.codebooks, folder.channels);
   const most = folder.maxPositions - 1;
   let tokens: number;
-  if (req.maxNewTokens !== undefined) {
-    if (!Number.isInteger(req.maxNewTokens)) throw refuse('maxNewTokens must be a whole number');
-    tokens = req.maxNewTokens;
-  } else {
-    const seconds = req.durationSeconds ?? folder.defaults.durationSeconds;
-    if (!Number.isFinite(seconds) || seconds <= 0) throw refuse('durationSeconds must be a positive number');
-    tokens = Math.round(seconds * folder.frameRate) + perChannel - 1;
-  }
-  if (tokens < least) throw refuse(`this model needs at least ${least} decoder steps (${least - perChannel + 1} frames)`);
-  if (tokens > most) throw refuse(`this model makes at most ${most} decoder steps (${((most - perChannel + 1) / folder.frameRate).toFixed(1)} s)`);
+  if (req.maxNewTokens !== undefined) tokens = req.maxNewTokens;
+  else tokens = Math.round((req.durationSeconds ?? folder.defaults.durationSeconds) * folder.frameRate) + perChannel - 1;
+  if (tokens < least) throw refuseAudio(`this model needs at least ${least} decoder steps (${least - perChannel + 1} frames)`);
+  if (tokens > most) throw refuseAudio(`this model makes at most ${most} decoder steps (${((most - perChannel + 1) / folder.frameRate).toFixed(1)} s)`);
   return tokens;
-}
-
-function checkRequest(req: AudioGenerateRequest): number {
-  const n = req.numOutputs ?? 1;
-  if (!Number.isInteger(n) || n < 1) throw refuse('numOutputs must be a whole number of at least 1');
-  if (!Number.isFinite(req.guidanceScale) || req.guidanceScale < 0) throw refuse('guidanceScale must be a number of at least 0');
-  if (!Number.isFinite(req.temperature) || req.temperature < 0) throw refuse('temperature must be a number of at least 0');
-  if (!Number.isInteger(req.topK) || req.topK < 0) throw refuse('topK must be a whole number of at least 0');
-  if (!Number.isInteger(req.seed) || req.seed < 0 || req.seed >= 2 ** 32) throw refuse('seed must be a whole number in [0, 2^32)');
-  return n;
 }
 
 async function generate(
@@ -109,7 +91,7 @@ async function generate(
   inspect: StepInspector,
 ): Promise<AudioGenerateResult & MusicgenDetails> {
   const t0 = performance.now();
-  const n = checkRequest(req);
+  const n = checkAudioRequest(req);
   const maxNewTokens = newTokensFor(folder, req);
   const guided = req.guidanceScale > 1;
   const total = guided ? 2 * n : n;
