@@ -15,10 +15,14 @@ import fs from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { loadStableDiffusionPipeline } from '../pipelines/stable-diffusion/pipeline.js';
+import { runAudioGenerate } from './generate-audio.js';
 
 const USAGE =
   'usage: generate --model DIR --prompt TEXT [--negative TEXT] [--steps N] [--scheduler NAME] [--guidance G] ' +
   '[--width W --height H] [--seed S | --latents FILE] [--provider LIST] --out FILE.png [--raw FILE.f32]';
+
+// Music models have a form of their own (generate-audio.ts).
+if (await runAudioGenerate(process.argv.slice(2))) process.exit(0);
 
 const { values: args } = parseArgs({
   options: {

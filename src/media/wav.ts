@@ -69,10 +69,10 @@ export function encodeWav(samples: Float32Array, options: WavOptions): Uint8Arra
   return bytes;
 }
 
-/** A float sample as 16-bit PCM: clip(round(x · 32767)), halves to even; NaN is silence. */
+/** A float sample as 16-bit PCM: clip(round(x · 32767)) computed in double precision, halves to even; NaN is silence. */
 export function toInt16(x: number): number {
   if (Number.isNaN(x)) return 0;
-  const scaled = Math.fround(Math.fround(x) * FULL_SCALE);
+  const scaled = x * FULL_SCALE;
   let r = Math.round(scaled);
   if (r - scaled === 0.5 && r % 2 !== 0) r -= 1;
   return Math.max(-FULL_SCALE - 1, Math.min(FULL_SCALE, r));

@@ -78,6 +78,13 @@ export async function writeBuiltinMusicModel(dir: string): Promise<string> {
   return dir;
 }
 
+/** The built-in music files `dir` lacks (none for a complete folder). */
+export async function missingBuiltinMusicFiles(dir: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (const f of Object.values(BUILTIN_MUSIC_FILES)) if (!(await fs.stat(path.join(dir, f)).catch(() => null))?.isFile()) missing.push(f);
+  return missing;
+}
+
 const normals = (rng: SeededRandom, dims: number[], scale: number) => rng.normals(dims.reduce((a, b) => a * b, 1), scale);
 
 function buildTextEncoder(): Uint8Array {
