@@ -55,6 +55,12 @@ export interface MusicgenFolder {
   decoderHeadDim: number;
   sampleRate: number;
   frameRate: number;
+  /**
+   * Fewest frames the EnCodec decoder takes: its first convolution reflect-pads by half its
+   * kernel, which needs more frames than that (transformers pads short inputs first; the
+   * traced graph does not).
+   */
+  minFrames: number;
   defaults: MusicgenDefaults;
   /** The files a generation reads, relative to `dir`, sorted. */
   files: string[];
@@ -216,6 +222,7 @@ function readModelConfig(config: Json, problems: string[]): ModelConfig | null {
   const hop = ratios && ratios.every((r) => typeof r === 'number' && r > 0) ? (ratios as number[]).reduce((a, b) => a * b, 1) : null;
   const frameRate = typeof audio.frame_rate === 'number' && audio.frame_rate > 0 ? audio.frame_rate : hop ? Math.ceil(sampleRate / hop) : null;
   if (frameRate === null) problems.push('config.json: audio_encoder has neither frame_rate nor upsampling_ratios, so its frame rate is unknown');
+  const kernel = typeof audio.kernel_size === 'number' && audio.kernel_size > 0 ? audio.kernel_size : 1;
   const textHiddenSize = typeof text.d_model === 'number' ? text.d_model : count(text, 'text_encoder', 'hidden_size');
   return {
     codebooks,
@@ -229,6 +236,7 @@ function readModelConfig(config: Json, problems: string[]): ModelConfig | null {
     decoderHeadDim: hidden / heads,
     sampleRate,
     frameRate: frameRate ?? 1,
+    minFrames: audio.pad_mode === 'reflect' ? Math.floor(kernel / 2) + 1 : 1,
   };
 }
 

@@ -72,7 +72,7 @@ export async function loadMusicgenPipeline(dir: string, options: AudioLoadOption
 /** The decoder steps a request asks for: max_new_tokens as given, or enough for its duration's frames. */
 export function newTokensFor(folder: MusicgenFolder, req: Pick<AudioGenerateRequest, 'durationSeconds' | 'maxNewTokens'>): number {
   const perChannel = folder.codebooks / folder.channels;
-  const least = DelayPattern.minNewTokens(folder.codebooks, folder.channels);
+  const least = Math.max(DelayPattern.minNewTokens(folder.codebooks, folder.channels), folder.minFrames + perChannel - 1);
   const most = folder.maxPositions - 1;
   let tokens: number;
   if (req.maxNewTokens !== undefined) tokens = req.maxNewTokens;
