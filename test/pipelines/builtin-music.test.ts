@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AudioGenerateRequest, AudioStepReport, LoadedAudioPipeline } from '../../src/pipelines/audio-pipeline.js';
 import { buildBuiltinMusicModel, BUILTIN_MUSIC, writeBuiltinMusicModel } from '../../src/pipelines/builtin-music/model-files.js';
+import { measureTokensPerSecond } from '../../src/pipelines/audio-pipelines.js';
 import { loadBuiltinMusicPipeline } from '../../src/pipelines/builtin-music/pipeline.js';
 import { snrDb } from '../support/musicgen-reference.js';
 
@@ -77,6 +78,12 @@ describe('the built-in music model', () => {
     expect(batch.outputs[0]!.codes).toEqual(output!.codes);
     expect(snrDb(output!.samples, batch.outputs[0]!.samples)).toBeGreaterThan(100);
     expect(batch.outputs[1]!.seed).toBe(10);
+  });
+
+  it('measures its steps per second from a short generation, for estimates before any history', async () => {
+    const perSecond = await measureTokensPerSecond(pipeline, 25);
+    expect(perSecond).toBeGreaterThan(1);
+    expect(Number.isFinite(perSecond)).toBe(true);
   });
 
   it('stops at the next frame once cancelled', async () => {
