@@ -33,8 +33,12 @@ import { loadStableDiffusionPipeline } from '../pipelines/stable-diffusion/pipel
 import { isStableDiffusionXLFolder } from '../pipelines/stable-diffusion-xl/model-folder.js';
 import { loadStableDiffusionXLPipeline } from '../pipelines/stable-diffusion-xl/pipeline.js';
 import { FLUX_USAGE, isFluxModel, runFluxCli } from './generate-flux.js';
+import { AUDIO_USAGE, runAudioGenerate } from './generate-audio.js';
 
 if (await isFluxModel(process.argv.slice(2))) process.exit(await runFluxCli(process.argv.slice(2)));
+
+// Music models have a form of their own (generate-audio.ts).
+if (await runAudioGenerate(process.argv.slice(2))) process.exit(0);
 
 /** What the CLI needs of a loaded pipeline. */
 interface CliPipeline {
@@ -137,7 +141,7 @@ async function embeddingsFile(option: string, width: number | null): Promise<Flo
 }
 
 if (args.help) {
-  process.stdout.write(`${USAGE}\n${FLUX_USAGE}\n`);
+  process.stdout.write(`${USAGE}\n${FLUX_USAGE}\n${AUDIO_USAGE}\n`);
   process.exit(0);
 }
 const embedded = args['prompt-embeds'] !== undefined;

@@ -60,8 +60,8 @@ describe('generating with FLUX.1 from a prompt', () => {
       preview = p();
     }));
     expect(steps).toEqual([1, 2, 3]);
-    expect(preview).toMatchObject({ width: 8, height: 6 });
-    expect(preview!.data).toHaveLength(8 * 6 * 3);
+    expect(preview).toMatchObject({ width: 64, height: 48 }); // 64 px on the longer side
+    expect(preview!.data).toHaveLength(64 * 48 * 3);
     expect(result.images).toHaveLength(1);
     expect(result.images[0]).toMatchObject({ width: 64, height: 48, seed: 7 });
     expect(result.images[0]!.data).toHaveLength(64 * 48 * 3);

@@ -152,7 +152,7 @@ describe('the SDXL pipeline on an Optimum-layout fixture', () => {
     const batch = await p.generate({ ...REQUEST, scheduler: 'euler_ancestral', numImages: 2 }, hooks((s) => steps.push(s)));
     expect(steps.map((s) => [s.index, s.count])).toEqual([[1, 3], [2, 3], [3, 3]]);
     const preview = steps[2]!.preview();
-    expect([preview.width, preview.height, preview.data.length]).toEqual([8, 4, 8 * 4 * 3]);
+    expect([preview.width, preview.height, preview.data.length]).toEqual([64, 32, 64 * 32 * 3]); // 64 px on the longer side
     expect(batch.images.map((i) => [i.seed, i.width, i.height])).toEqual([[7, 64, 32], [8, 64, 32]]);
     expect(sha(batch.images[1]!.data)).toBe(sha((await p.generate({ ...REQUEST, scheduler: 'euler_ancestral', seed: 8 }, hooks())).images[0]!.data));
     const abort = new AbortController();
