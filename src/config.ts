@@ -90,6 +90,10 @@ const envSchema = z.object({
   KILN_WS_KEEPALIVE_S: int(0, 3600).default(12),
   /** The queue is reported degraded once its oldest pending generation has waited this long. */
   KILN_QUEUE_STALL_S: int(1, 86_400).default(600),
+  /** Command that runs ai-toolkit's run.py on this host (words split on spaces); unset: no ai-toolkit here. */
+  KILN_TRAINER_AI_TOOLKIT: z.string().trim().min(1).optional(),
+  /** Command that runs sd-scripts' train_network.py on this host (words split on spaces); unset: no sd-scripts here. */
+  KILN_TRAINER_SD_SCRIPTS: z.string().trim().min(1).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -141,6 +145,8 @@ export interface Config {
   apiKeys: Map<string, string>;
   rateLimit: { perMinute: number; burst: number; allow: string[]; trustProxy: boolean };
   health: { queueStallSeconds: number };
+  /** External LoRA trainers installed on this host: each one's command line as words. */
+  trainers: { aiToolkit: string[] | undefined; sdScripts: string[] | undefined };
 }
 
 export class ConfigError extends Error {}
@@ -232,6 +238,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
       trustProxy: e.KILN_TRUST_PROXY,
     },
     health: { queueStallSeconds: e.KILN_QUEUE_STALL_S },
+    trainers: { aiToolkit: e.KILN_TRAINER_AI_TOOLKIT?.split(/\s+/), sdScripts: e.KILN_TRAINER_SD_SCRIPTS?.split(/\s+/) },
   };
 }
 

@@ -55,8 +55,8 @@ export interface TrainingProgress {
   /** Steps done, 1…totalSteps. */
   step: number;
   totalSteps: number;
-  /** This step's loss (sd-scripts reports its running average). */
-  loss: number;
+  /** This step's loss (sd-scripts reports its running average); null when the trainer printed none. */
+  loss: number | null;
   learningRate: number;
   /** From the step rate of this run so far; null until there is one. */
   etaSeconds: number | null;
