@@ -5,6 +5,7 @@
  * the real tools do, where python3 has them.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -65,14 +66,15 @@ export function recordingHooks(overrides: Partial<TrainingHooks> = {}): Training
   };
 }
 
-/** Whether a process with this pid still exists. */
+/** Whether a process with this pid still runs (a zombie waiting for its parent to reap it does not). */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  const stat = readFileSync(`/proc/${pid}/stat`, { encoding: 'utf8', flag: 'r' });
+  return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
 }
 
 /** The file parsed by python3's PyYAML (ai-toolkit's reader) or tomllib, or null where python3 lacks it. */

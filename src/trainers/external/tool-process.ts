@@ -62,6 +62,7 @@ export async function startToolProcess(command: string[], args: string[], option
     child.once('error', (err) => resolve({ code: null, signal: null, spawnError: err }));
     child.once('close', (code, signal) => resolve({ code, signal, spawnError: null }));
   }).then(async (exit) => {
+    if (child.pid) await groupGone(child.pid);
     await fs.rm(pgidFile, { force: true });
     return exit;
   });
@@ -86,6 +87,23 @@ function signalGroup(pgid: number, signal: NodeJS.Signals) {
     process.kill(-pgid, signal);
   } catch {
     // The group is gone already.
+  }
+}
+
+/** Waits (a few seconds at most) until no process of the group is left, so that the GPU memory it held is free. */
+async function groupGone(pgid: number) {
+  for (let waited = 0; waited < 5000; waited += 20) {
+    if (!groupExists(pgid)) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function groupExists(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
