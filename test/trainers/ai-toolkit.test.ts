@@ -160,6 +160,19 @@ describe('the ai-toolkit trainer, against a stand-in with ai-toolkit’s output 
     await expect(trainer().train({ ...s, alpha: 8 }, recordingHooks())).rejects.toMatchObject({ code: 'TRAINER_OUTPUT_INVALID', message: expect.stringContaining('alpha 2, not the 8') });
   });
 
+  it('runs the tool again, from its last save, when the adapter it wrote was cut short', async () => {
+    const s = spec({ sampleEvery: 0 });
+    await trainer().train(s, recordingHooks());
+    const output = path.join(s.workDir, 'output', 'my_lora', 'my_lora.safetensors');
+    await fs.truncate(output, (await fs.stat(output)).size / 2);
+    await fs.rm(path.join(s.workDir, 'adapter.safetensors'));
+    const hooks = recordingHooks();
+    const result = await trainer().train(s, hooks);
+    expect(result.resumedFromStep).toBe(8);
+    expect(hooks.recorded.steps.map((p) => p.step)).toEqual([9, 10]);
+    expect((await readLoraAdapter(result.adapterPath)).modules).toHaveLength(192);
+  });
+
   it('takes the outcome from what the tool wrote, not its exit code', async () => {
     const result = await trainer('--standin-exit-code=3').train(spec({ sampleEvery: 0 }), recordingHooks());
     expect((await readLoraAdapter(result.adapterPath)).modules).toHaveLength(192);

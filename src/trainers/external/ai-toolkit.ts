@@ -4,7 +4,7 @@ import { readSafetensorsHeader } from '../../models/safetensors.js';
 import type { LossPoint, TrainingCheckpoint } from '../trainer.js';
 import type { AdapterExpectations } from './adapter-check.js';
 import { fileSafeName, layOutDataset } from './dataset-layout.js';
-import { type ExternalTool, externalTrainer, type ExternalTrainerOptions, type ToolRun } from './external-trainer.js';
+import { type ExternalTool, externalTrainer, type ExternalTrainerOptions, type ToolRun, wholeSafetensors } from './external-trainer.js';
 import { parseTqdmLine, postfixNumber } from './tqdm-line.js';
 import { toYaml } from './yaml-writer.js';
 
@@ -132,7 +132,7 @@ async function savedSteps(saveRoot: string, name: string): Promise<TrainingCheck
     const m = pattern.exec(file);
     if (!m) continue;
     const full = path.join(saveRoot, file);
-    if (await readSafetensorsHeader(full).then(() => true, () => false)) found.push({ step: Number(m[1]), path: full });
+    if (await wholeSafetensors(full)) found.push({ step: Number(m[1]), path: full });
   }
   return found;
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { JobFailure } from '../../errors.js';
-import { withSafetensorsMetadata } from '../../models/safetensors.js';
+import { readSafetensorsHeader, withSafetensorsMetadata } from '../../models/safetensors.js';
 import type { RgbImage } from '../../pipelines/pipeline.js';
 import { captionWithTrigger, type DatasetFolder, readDatasetFolder } from '../dataset-folder.js';
 import { checkTrainingSpec } from '../spec-check.js';
@@ -89,9 +89,13 @@ export function externalTrainer(tool: ExternalTool, options: ExternalTrainerOpti
       await fs.mkdir(spec.workDir, { recursive: true });
       const run = await tool.prepare(spec, dataset, captions, samplePrompts, base);
       const losses = await LossRecord.open(spec.workDir);
-      // An earlier attempt may have finished the tool's work and died before Kiln took it.
-      const finished = await fs.readFile(run.output).catch(() => null);
-      if (!finished) await runTool(tool.name, options, run, spec, hooks, samplePrompts, losses);
+      // An earlier attempt may have finished the tool's work and died before Kiln took it; one
+      // cut short while saving must go, or the tool would resume from it.
+      const finished = await wholeSafetensors(run.output);
+      if (!finished) {
+        await fs.rm(run.output, { force: true });
+        await runTool(tool.name, options, run, spec, hooks, samplePrompts, losses);
+      }
       hooks.signal.throwIfAborted();
       return takeAdapter(tool.name, run, spec, dataset, losses);
     },
@@ -102,10 +106,10 @@ export function externalTrainer(tool: ExternalTool, options: ExternalTrainerOpti
 async function runTool(name: string, options: ExternalTrainerOptions, run: ToolRun, spec: TrainingSpec, hooks: TrainingHooks, prompts: string[], losses: LossRecord) {
   const started = performance.now();
   // A hook that throws stops the tool, and its error is the training's.
-  let hookError: { error: unknown } | null = null;
+  const hookErrors: unknown[] = [];
   let stop = () => {};
   const fail = (error: unknown) => {
-    hookError ??= { error };
+    hookErrors.push(error);
     stop();
   };
   let lastStep = run.resumedFromStep;
@@ -118,7 +122,7 @@ async function runTool(name: string, options: ExternalTrainerOptions, run: ToolR
   };
   const onLine = (line: string) => {
     const p = run.progress(line);
-    if (!p || hookError) return;
+    if (!p || hookErrors.length) return;
     if (run.lossAfterStep) {
       if (pending && p.step === pending.step) pending = { ...p, loss: p.loss ?? pending.loss };
       else if (p.step > lastStep) {
@@ -156,10 +160,10 @@ async function runTool(name: string, options: ExternalTrainerOptions, run: ToolR
   }
   hooks.signal.throwIfAborted();
   await watcher.look();
-  if (hookError) throw (hookError as { error: unknown }).error;
+  if (hookErrors.length) throw hookErrors[0];
   if (pending) report(pending);
   if (exit.spawnError) throw new JobFailure('TRAINER_UNAVAILABLE', `could not start ${name} (${options.command[0]}): ${exit.spawnError.message}`, false);
-  if (!(await fs.stat(run.output).catch(() => null))) {
+  if (!(await wholeSafetensors(run.output))) {
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
     throw new JobFailure('TRAINER_FAILED', `${name} ${how} without writing its adapter; its last output: ${proc.tail().slice(-8).join(' | ')}`, true);
   }
@@ -174,6 +178,14 @@ async function takeAdapter(name: TrainerName, run: ToolRun, spec: TrainingSpec, 
   await fs.rename(`${adapterPath}.partial`, adapterPath);
   const curve = await losses.curve(await run.recordedLosses?.());
   return { adapterPath, metadata: { ...own, ...kiln }, lossCurve: curve.filter((p) => p.step >= 1 && p.step <= spec.steps), resumedFromStep: run.resumedFromStep };
+}
+
+/** Whether the file is there and as long as its safetensors header says: not cut short while written. */
+export function wholeSafetensors(file: string): Promise<boolean> {
+  return readSafetensorsHeader(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Reports each checkpoint and set of samples once, in order, as they appear complete. */
