@@ -240,6 +240,14 @@ describe('the builtin trainer', () => {
     expect(Buffer.from(samples[2]!.images[0]!.data).equals(Buffer.from(generated.data))).toBe(true);
   });
 
+  it('fails, for good, a training whose loss stops being a number', async () => {
+    await expect(builtinTrainer.train(spec({ steps: 50, learningRate: 1e30, checkpointEvery: 0 }), hooks())).rejects.toMatchObject({
+      code: 'TRAINING_DIVERGED',
+      retryable: false,
+      message: expect.stringContaining('learning rate 1e+30 is too high'),
+    });
+  });
+
   it('refuses a dataset that is not what its manifest lists, and a base model of another pipeline', async () => {
     const broken = path.join(root, 'broken-dataset');
     await writeTrainingDataset(broken, 2);

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { JobFailure } from '../../errors.js';
 import { readLoraAdapter } from '../../models/lora-adapter.js';
 import { BUILTIN, BUILTIN_FILES } from '../../pipelines/builtin/model-files.js';
 import { BUILTIN_DEFAULT_GUIDANCE, builtinStyleVector, encodePrompt, pixelCoordinates } from '../../pipelines/builtin/pipeline.js';
@@ -69,6 +70,7 @@ async function trainBuiltin(spec: TrainingSpec, hooks: TrainingHooks): Promise<T
   for (let step = startStep + 1; step <= spec.steps; step++) {
     hooks.signal.throwIfAborted();
     const { loss, gradients } = denoisingPass(base, params.patched(baseMatrices), coords, batches.draw(step), { gradients: true });
+    if (!Number.isFinite(loss)) throw new JobFailure('TRAINING_DIVERGED', `the loss is ${loss} at step ${step}: the learning rate ${spec.learningRate} is too high for this dataset`, false);
     optimiser.update(params.values, params.gradients(gradients!));
     losses.push(loss);
     const secondsPerStep = (performance.now() - started) / 1000 / (step - startStep);
