@@ -20,7 +20,6 @@ export interface ToolExit {
 }
 
 export interface ToolProcess {
-  readonly pid: number | undefined;
   readonly exited: Promise<ToolExit>;
   /** The last lines it wrote (stdout and stderr), for error messages. */
   tail(): string[];
@@ -36,7 +35,7 @@ export async function startToolProcess(command: string[], args: string[], option
   const [file, ...rest] = command;
   const child = spawn(file!, [...rest, ...args], { cwd: options.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const pgidFile = path.join(options.cwd, PGID_FILE);
-  if (child.pid) await fs.writeFile(pgidFile, String(child.pid));
+  const recorded = child.pid ? fs.writeFile(pgidFile, String(child.pid)) : Promise.resolve();
   const lines: string[] = [];
   const take = (line: string) => {
     const text = line.trimEnd();
@@ -63,11 +62,12 @@ export async function startToolProcess(command: string[], args: string[], option
     child.once('close', (code, signal) => resolve({ code, signal, spawnError: null }));
   }).then(async (exit) => {
     if (child.pid) await groupGone(child.pid);
+    await recorded;
     await fs.rm(pgidFile, { force: true });
     return exit;
   });
+  await recorded;
   return {
-    pid: child.pid,
     exited,
     tail: () => [...lines],
     async stop(graceMs) {
@@ -107,6 +107,12 @@ function groupExists(pgid: number): boolean {
   }
 }
 
+/**
+ * The file outlives its group only when Kiln died while the tool ran; the retry that finds it
+ * soon after kills what is left. (Were the id reused by then for another group's leader, that
+ * group would be killed: Linux hands process ids out in increasing order, so that takes the
+ * counter wrapping round pid_max in the meantime.)
+ */
 async function killOrphan(workDir: string) {
   const pgid = Number(await fs.readFile(path.join(workDir, PGID_FILE), 'utf8').catch(() => ''));
   if (Number.isSafeInteger(pgid) && pgid > 1) signalGroup(pgid, 'SIGKILL');
