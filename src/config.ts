@@ -104,6 +104,10 @@ const envSchema = z.object({
   KILN_BREAKER_FAILURES: int(1, 1000).default(5),
   /** How long an open circuit fails calls at once before one probes the dependency again. */
   KILN_BREAKER_OPEN_S: int(1, 3600).default(30),
+  /** Command that runs ai-toolkit's run.py on this host (words split on spaces); unset: no ai-toolkit here. */
+  KILN_TRAINER_AI_TOOLKIT: z.string().trim().min(1).optional(),
+  /** Command that runs sd-scripts' train_network.py on this host (words split on spaces); unset: no sd-scripts here. */
+  KILN_TRAINER_SD_SCRIPTS: z.string().trim().min(1).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -167,6 +171,8 @@ export interface Config {
   health: { queueStallSeconds: number };
   /** Every external dependency's circuit breaker (storage now). */
   breaker: { failureThreshold: number; openMs: number };
+  /** External LoRA trainers installed on this host: each one's command line as words. */
+  trainers: { aiToolkit: string[] | undefined; sdScripts: string[] | undefined };
 }
 
 export class ConfigError extends Error {}
@@ -262,6 +268,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     },
     health: { queueStallSeconds: e.KILN_QUEUE_STALL_S },
     breaker: { failureThreshold: e.KILN_BREAKER_FAILURES, openMs: e.KILN_BREAKER_OPEN_S * 1000 },
+    trainers: { aiToolkit: e.KILN_TRAINER_AI_TOOLKIT?.split(/\s+/), sdScripts: e.KILN_TRAINER_SD_SCRIPTS?.split(/\s+/) },
   };
 }
 

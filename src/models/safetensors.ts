@@ -223,3 +223,21 @@ export function writeSafetensors(tensors: Record<string, TensorToWrite>, metadat
   }
   return out;
 }
+
+/**
+ * The same file with `metadata` merged into its `__metadata__`: the header is re-encoded (and
+ * padded to 8 bytes again), the data section copied as it is, since offsets count from its start.
+ */
+export function withSafetensorsMetadata(bytes: Uint8Array, metadata: Record<string, string>): Uint8Array {
+  const { dataStart } = parseSafetensors(bytes);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, dataStart))) as Record<string, unknown>;
+  header.__metadata__ = { ...(header.__metadata__ as Record<string, string> | undefined), ...metadata };
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const headerBytes = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + headerBytes.length + bytes.length - dataStart);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  out.set(bytes.subarray(dataStart), 8 + headerBytes.length);
+  return out;
+}

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelFileError } from '../../src/models/model-file-error.js';
-import { parseSafetensors, readSafetensorsHeader, tensorAsFloat32, writeSafetensors } from '../../src/models/safetensors.js';
+import { parseSafetensors, readSafetensorsHeader, tensorAsFloat32, withSafetensorsMetadata, writeSafetensors } from '../../src/models/safetensors.js';
 
 /** A file from a header (object, raw text or bytes), a data section of `dataBytes`, and optionally a lying length prefix. */
 function craft(header: unknown, dataBytes: number, headerLength?: bigint): Uint8Array {
@@ -105,5 +105,18 @@ describe('safetensors files', () => {
     await expect(readSafetensorsHeader(file)).rejects.toThrow(/runs past the end of the 20-byte file/);
     await fs.writeFile(file, 'not weights at all, just some words in a text file\n');
     await expect(readSafetensorsHeader(file)).rejects.toThrow(/not a safetensors file at all/);
+  });
+
+  it('merges metadata into a file without touching its tensors', () => {
+    const original = writeSafetensors({ a: { dtype: 'F16', shape: [3], data: Float32Array.of(1, 2, 3) }, b: { dtype: 'F32', shape: [1, 2], data: Float32Array.of(4, 5) } }, { kept: 'yes', replaced: 'old' });
+    const stamped = withSafetensorsMetadata(original, { replaced: 'new', added: 'ünïcode ✓' });
+    const before = parseSafetensors(original);
+    const after = parseSafetensors(stamped);
+    expect(after.metadata).toEqual({ kept: 'yes', replaced: 'new', added: 'ünïcode ✓' });
+    expect(after.dataStart % 8).toBe(0);
+    expect(after.tensors.map((t) => [t.name, t.dtype, t.shape, Array.from(tensorAsFloat32(stamped, t))])).toEqual(
+      before.tensors.map((t) => [t.name, t.dtype, t.shape, Array.from(tensorAsFloat32(original, t))]),
+    );
+    expect(Buffer.from(stamped.subarray(after.dataStart)).equals(Buffer.from(original.subarray(before.dataStart)))).toBe(true);
   });
 });

@@ -43,7 +43,7 @@ async function generate(
   const cond = new Float32Array(batch * (BUILTIN.embed + BUILTIN.style));
   seeds.forEach((seed, b) => {
     cond.set(promptVector, b * (BUILTIN.embed + BUILTIN.style));
-    cond.set(new SeededRandom(seed, 1).normals(BUILTIN.style, 0.8), b * (BUILTIN.embed + BUILTIN.style) + BUILTIN.embed);
+    cond.set(builtinStyleVector(seed), b * (BUILTIN.embed + BUILTIN.style) + BUILTIN.embed);
   });
   const t1 = performance.now();
 
@@ -85,12 +85,20 @@ async function generate(
   return { images, encodeMs: t1 - t0, generateMs: t2 - t1 };
 }
 
+/** The style half of an image's conditioning vector, drawn from its seed. */
+export function builtinStyleVector(seed: number): Float32Array {
+  return new SeededRandom(seed, 1).normals(BUILTIN.style, 0.8);
+}
+
 /**
  * The prompt's vector pushed away from the negative prompt's, as classifier-free guidance pushes
  * noise predictions: at guidance 1 the prompt alone counts, higher moves further from the
  * negative prompt (or from the empty prompt when there is none).
  */
-async function encodePrompt(encoder: ort.InferenceSession, req: GenerateRequest): Promise<Float32Array> {
+export async function encodePrompt(
+  encoder: ort.InferenceSession,
+  req: Pick<GenerateRequest, 'prompt' | 'negativePrompt' | 'guidanceScale'>,
+): Promise<Float32Array> {
   const ids = new BigInt64Array(2 * BUILTIN.tokens);
   ids.set(builtinTokenIds(req.prompt), 0);
   ids.set(builtinTokenIds(req.negativePrompt ?? ''), BUILTIN.tokens);
@@ -106,7 +114,7 @@ async function encodePrompt(encoder: ort.InferenceSession, req: GenerateRequest)
 }
 
 /** x and y in [-1, 1] along the longer side (so patterns keep their aspect), and the radius. */
-function pixelCoordinates(width: number, height: number): Float32Array {
+export function pixelCoordinates(width: number, height: number): Float32Array {
   const out = new Float32Array(width * height * 3);
   const span = Math.max(width, height);
   for (let y = 0; y < height; y++) {
