@@ -11,11 +11,13 @@ import { ApiKeys, clientAddress, unauthenticated } from './clients.js';
 import type { Context, Services } from './context.js';
 import { createMaskError, useContractCodes } from './errors.js';
 import { useSignedFiles } from './files.js';
+import { renderKilnGraphiQL, useGraphiQLAssets } from './graphiql.js';
 import { MAX_OPERATION_BYTES, useBodyLimit } from './limits.js';
 import { createLoaders } from './loaders.js';
 import { type Ops, useOps } from './ops.js';
 import { useRequestIds, useRequestLog } from './request-log.js';
 import { useSignedUploads } from './uploads.js';
+import { useWebApp, webAppSettings } from './web-app.js';
 
 /**
  * What yoga hands the context factory: the HTTP request, or for graphql-ws the upgrade request
@@ -38,6 +40,7 @@ export function buildYoga(services: Services, signer: UrlSigner, ops: Ops): Yoga
     schema,
     graphqlEndpoint: '/graphql',
     graphiql: g.graphiql ? { subscriptionsProtocol: 'WS', title: 'Kiln' } : false,
+    renderGraphiQL: renderKilnGraphiQL,
     landingPage: false,
     // Kiln answers /health itself (ops.ts), with every check.
     healthCheckEndpoint: '/_yoga/health',
@@ -55,6 +58,7 @@ export function buildYoga(services: Services, signer: UrlSigner, ops: Ops): Yoga
       useOps(ops),
       useSignedFiles(services.storage, signer),
       useSignedUploads(services.storage, signer),
+      useGraphiQLAssets(g.graphiql), useWebApp(webAppSettings(config)),
       useContractCodes(),
       useBodyLimit(MAX_OPERATION_BYTES),
       // Multipart and other "simple" requests skip CORS preflight; they must carry this header.
