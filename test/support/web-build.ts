@@ -1,0 +1,48 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const WEB = path.join(ROOT, 'web');
+const BUILT = path.join(WEB, 'dist', 'index.html');
+const LOCK = path.join(os.tmpdir(), `kiln-web-build-${Buffer.from(ROOT).toString('base64url').slice(-24)}.lock`);
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === 'dist' || entry.name === 'node_modules') continue;
+    const full = path.join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestSource(full) : fs.statSync(full).mtimeMs);
+  }
+  return newest;
+}
+
+const stale = () => !fs.existsSync(BUILT) || fs.statSync(BUILT).mtimeMs < newestSource(WEB);
+
+/**
+ * The browser tests test the built app: `npm install` builds it; this builds it again when
+ * web/ changed since (one test file at a time, the others wait for that build).
+ */
+export async function ensureWebAppBuilt(): Promise<void> {
+  if (!stale()) return;
+  for (let waited = 0; ; waited += 200) {
+    try {
+      fs.mkdirSync(LOCK);
+      break;
+    } catch {
+      if (waited > 120_000) fs.rmSync(LOCK, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    if (!stale()) return;
+    const run = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    if (run.status !== 0) throw new Error(`the web app did not build:\n${run.stdout}${run.stderr}`);
+  } finally {
+    fs.rmSync(LOCK, { recursive: true, force: true });
+  }
+}
