@@ -3,8 +3,10 @@ import type { GraphiQLOptions, Plugin } from 'graphql-yoga';
 import { assetResponse, IMMUTABLE, makeAsset, notFoundResponse, type StaticAsset } from './static-files.js';
 
 /** What GraphiQL opens with on a first visit (later visits keep the user's own tabs). */
-export const KILN_EXAMPLE_OPERATION = `# Kiln's GraphQL API. Run "Generate", put the id it returns into the variables,
-# then run "Progress" to watch the job's steps stream over the WebSocket.
+export const KILN_EXAMPLE_OPERATION = `# Kiln's GraphQL API (the web app is at /).
+# Run "Generate", put the id it returns in the variables
+# ({"id": "…"}), then run "Progress" to watch its steps
+# stream over the WebSocket, and "Generation" for the images.
 
 mutation Generate {
   generate(input: { prompt: "a kiln glowing in the night", width: 256, height: 256, steps: 8, seed: 1234 }) {

@@ -62,10 +62,10 @@ export function useWebApp(settings: WebAppSettings, dir = WEB_APP_DIR): Plugin {
       } catch {
         return endResponse(notFoundResponse(fetchAPI));
       }
+      // Nothing above the folder (`..` decoded from %2f) and no dotfiles, whatever the path looks like.
+      if (rel.includes('\0') || rel.split('/').some((part) => part.startsWith('.'))) return endResponse(notFoundResponse(fetchAPI));
       const isFile = path.posix.extname(rel) !== '';
-      if (isFile && (rel.includes('\0') || rel.split('/').some((part) => part === '..' || part === '' || part.startsWith('.')))) {
-        return endResponse(notFoundResponse(fetchAPI));
-      }
+      if (isFile && rel.split('/').includes('')) return endResponse(notFoundResponse(fetchAPI));
       const asset = await load(isFile ? rel : 'index.html');
       if (asset) return endResponse(assetResponse(fetchAPI, request, asset));
       if (isFile) return endResponse(notFoundResponse(fetchAPI));

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const WEB = path.join(ROOT, 'web');
@@ -45,4 +46,17 @@ export async function ensureWebAppBuilt(): Promise<void> {
   } finally {
     fs.rmSync(LOCK, { recursive: true, force: true });
   }
+}
+
+/** What a browser downloads of the built app: its JS and CSS, as served and gzipped (level 9, as Kiln serves it). */
+export function bundleSize(): { raw: number; gzip: number } {
+  const dir = path.join(WEB, 'dist', 'assets');
+  let raw = 0;
+  let gzip = 0;
+  for (const name of fs.readdirSync(dir).filter((n) => /\.(js|css)$/.test(n))) {
+    const bytes = fs.readFileSync(path.join(dir, name));
+    raw += bytes.length;
+    gzip += zlib.gzipSync(bytes, { level: 9 }).length;
+  }
+  return { raw, gzip };
 }

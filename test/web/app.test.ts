@@ -5,7 +5,7 @@ import { browserDescribe, launchBrowser, openContext, screenshot, tmpFile } from
 import { collect, ok, wsClient } from '../support/graphql.js';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { GENERATE, PROGRESS } from '../support/operations.js';
-import { ensureWebAppBuilt } from '../support/web-build.js';
+import { bundleSize, ensureWebAppBuilt } from '../support/web-build.js';
 import { firstContentfulPaint, recordJobCards, type SeenCard, until } from '../support/web-page.js';
 
 /** A job that takes long enough to be cancelled from its card. */
@@ -85,10 +85,12 @@ browserDescribe('the web app, in Chromium', () => {
       if (v.generationProgress.step === 'GENERATING') apiFirstStepMs ||= performance.now() - started;
     });
     await client.dispose();
+    const bundle = bundleSize();
     console.log(
       `[web] first contentful paint of /: ${paintMs.toFixed(0)} ms\n` +
         `[web] submit → first progress event in the page: ${(job.firstEventAt! - job.submittedAt).toFixed(0)} ms, → first GENERATING step: ${(job.firstStepAt! - job.submittedAt).toFixed(0)} ms` +
-        ` (anchor, a graphql-ws script: ${apiFirstEventMs.toFixed(0)} ms and ${apiFirstStepMs.toFixed(0)} ms)`,
+        ` (anchor, a graphql-ws script: ${apiFirstEventMs.toFixed(0)} ms and ${apiFirstStepMs.toFixed(0)} ms)\n` +
+        `[web] bundle (JS and CSS): ${(bundle.raw / 1024).toFixed(1)} KiB, gzip ${(bundle.gzip / 1024).toFixed(1)} KiB`,
     );
     expect(errors).toEqual([]);
   });

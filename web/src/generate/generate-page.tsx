@@ -29,6 +29,8 @@ export function GeneratePage() {
   const submitted = (generations: Generation[], estimatedSeconds: number | undefined) => {
     submittedJobs.add(generations);
     setEstimate(estimatedSeconds);
+    // On a narrow screen the cards are below the form: bring the new ones into view.
+    if (matchMedia('(max-width: 760px)').matches) document.getElementById('jobs-title')?.scrollIntoView({ block: 'start' });
   };
 
   return (
