@@ -8,6 +8,7 @@ import { describe, it } from 'vitest';
 export const CHROMIUM = process.env.KILN_TEST_CHROMIUM ?? '/usr/bin/chromium';
 const present = fs.existsSync(CHROMIUM);
 const required = process.env.CI === 'true';
+let announced = false;
 
 /**
  * A describe block that needs a real browser: it runs where Chromium is installed, fails under
@@ -22,7 +23,8 @@ export function browserDescribe(name: string, body: () => void) {
       });
     });
   }
-  console.log(`[browser tests skipped] ${name}: no Chromium at ${CHROMIUM}; run \`apt-get install -y chromium\` (or set KILN_TEST_CHROMIUM) to enable them`);
+  if (!announced) console.log(`[browser tests skipped] no Chromium at ${CHROMIUM}: \`apt-get install -y chromium\` (or KILN_TEST_CHROMIUM=<path>) enables them`);
+  announced = true;
   return describe.skip(name, body);
 }
 

@@ -40,6 +40,8 @@ export async function ensureWebAppBuilt(): Promise<void> {
     if (!stale()) return;
     const run = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'], {
       cwd: ROOT,
+      // vitest sets NODE_ENV=test, which would make Vite bundle React's development build.
+      env: { ...process.env, NODE_ENV: 'production' },
       encoding: 'utf8',
     });
     if (run.status !== 0) throw new Error(`the web app did not build:\n${run.stdout}${run.stderr}`);

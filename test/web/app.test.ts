@@ -50,7 +50,7 @@ browserDescribe('the web app, in Chromium', () => {
   it('submits the form and shows the job live: the progress bar moves, step i/N, the preview, then the image', async () => {
     await page.goto(`${k.url}/`);
     const paintMs = await firstContentfulPaint(page);
-    await fillForm({ Prompt: 'a kiln glowing at dusk', Steps: '40', Width: '256', Height: '256' });
+    await fillForm({ Prompt: 'a kiln glowing at dusk', Steps: '24', Width: '256', Height: '256' });
     await page.getByLabel('Fixed').check();
     await page.getByLabel('Seed', { exact: true }).fill('4242');
     const seen = await recordJobCards(page);
@@ -67,17 +67,17 @@ browserDescribe('the web app, in Chromium', () => {
     // The bar moved through many values, never backwards, and the text counted the steps.
     expect(job.progress.length).toBeGreaterThan(5);
     expect([...job.progress].sort((a, b) => a - b)).toEqual(job.progress);
-    expect(job.steps.some((s) => /step \d+\/40/.test(s))).toBe(true);
+    expect(job.steps.some((s) => /step \d+\/24/.test(s))).toBe(true);
     expect(job.steps.some((s) => /about .* left/.test(s))).toBe(true);
     // Several different previews were shown while it ran.
     expect(job.previews).toBeGreaterThan(2);
     const gql = await ok(k.gql(`{ generations(first: 1) { edges { node { seed steps width status } } } }`));
-    expect(gql.generations.edges[0].node).toEqual({ seed: 4242, steps: 40, width: 256, status: 'COMPLETED' });
+    expect(gql.generations.edges[0].node).toEqual({ seed: 4242, steps: 24, width: 256, status: 'COMPLETED' });
 
     // The same path from a script, in the same run, for scale.
     const client = wsClient(k.url);
     const started = performance.now();
-    const { generate } = await ok(k.gql(GENERATE, { input: { prompt: 'anchor', steps: 40, width: 256, height: 256 } }));
+    const { generate } = await ok(k.gql(GENERATE, { input: { prompt: 'anchor', steps: 24, width: 256, height: 256 } }));
     let apiFirstEventMs = 0;
     let apiFirstStepMs = 0;
     await collect(client, PROGRESS, { id: generate.id }, (v: { generationProgress: { step: string } }) => {
