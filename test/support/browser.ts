@@ -64,9 +64,11 @@ export function watchErrors(page: Page, errors: string[]) {
   });
 }
 
-export const tmpFile = (name: string, bytes: Uint8Array | string) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-web-'));
+/** A folder for the files a test hands the browser (uploads); remove it in the test's teardown. */
+export const scratchDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-web-'));
+
+export function writeFile(dir: string, name: string, bytes: Uint8Array | string): string {
   const file = path.join(dir, name);
   fs.writeFileSync(file, bytes);
   return file;
-};
+}

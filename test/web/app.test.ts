@@ -1,9 +1,12 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { makeBuiltinLora } from '../../src/models/builtin-lora.js';
-import { browserDescribe, launchBrowser, openContext, screenshot, tmpFile } from '../support/browser.js';
+import { browserDescribe, launchBrowser, openContext, scratchDir, screenshot, writeFile } from '../support/browser.js';
 import { collect, ok, wsClient } from '../support/graphql.js';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
+import { writeSdFixture } from '../support/sd-fixtures.js';
 import { GENERATE, PROGRESS } from '../support/operations.js';
 import { bundleSize, ensureWebAppBuilt } from '../support/web-build.js';
 import { firstContentfulPaint, recordJobCards, type SeenCard, until } from '../support/web-page.js';
@@ -17,8 +20,10 @@ browserDescribe('the web app, in Chromium', () => {
   let context: BrowserContext;
   let errors: string[];
   let page: Page;
+  let scratch: string;
 
   beforeAll(async () => {
+    scratch = scratchDir();
     await ensureWebAppBuilt();
     // A preview with every step, so that the card's picture changes as the job runs.
     [k, browser] = await Promise.all([startTestKiln({ KILN_PREVIEW_INTERVAL_MS: '0' }), launchBrowser()]);
@@ -33,6 +38,7 @@ browserDescribe('the web app, in Chromium', () => {
   afterAll(async () => {
     await browser?.close();
     await k?.stop();
+    fs.rmSync(scratch, { recursive: true, force: true });
   });
 
   const waitUntilFinished = async (ids: string[]) => {
@@ -170,11 +176,11 @@ browserDescribe('the web app, in Chromium', () => {
     expect(errors).toEqual([]);
   });
 
-  it('uploads LoRAs: a refused file shows why; a real one arrives by direct upload; a refused delete shows the conflict', async () => {
+  it('uploads models: a refused LoRA shows why; a real one arrives by direct upload, a base model folder file by file; a refused delete shows the conflict', async () => {
     await page.goto(`${k.url}/models`);
     const form = page.getByRole('form', { name: 'Upload a model' });
     await form.getByLabel('Name').fill('not a lora');
-    await form.getByLabel('File').setInputFiles(tmpFile('notes.safetensors', 'These are my notes, not a LoRA adapter.\n'.repeat(20)));
+    await form.getByLabel('File').setInputFiles(writeFile(scratch, 'notes.safetensors', 'These are my notes, not a LoRA adapter.\n'.repeat(20)));
     await form.getByRole('button', { name: 'Upload' }).click();
     await until(() => form.getByRole('alert').textContent()).toContain('Kiln refused the input');
     expect(await form.getByRole('alert').textContent()).toContain('BAD_USER_INPUT');
@@ -183,7 +189,7 @@ browserDescribe('the web app, in Chromium', () => {
     await form.getByLabel('Name').fill('web lora');
     await form.getByLabel('Trigger word').fill('glaze');
     await form.getByLabel('direct upload').check();
-    await form.getByLabel('File').setInputFiles(tmpFile('web-lora.safetensors', makeBuiltinLora({ seed: 3 })));
+    await form.getByLabel('File').setInputFiles(writeFile(scratch, 'web-lora.safetensors', makeBuiltinLora({ seed: 3 })));
     await form.getByRole('button', { name: 'Upload' }).click();
     await until(() => form.getByRole('status').textContent()).toBe('Uploaded web lora.');
     const loras = page.getByRole('region', { name: 'LoRA adapters' });
@@ -203,6 +209,23 @@ browserDescribe('the web app, in Chromium', () => {
     expect(await page.locator('#prompt-hint').textContent()).toContain('trigger word: glaze');
 
     await page.goto(`${k.url}/models`);
+    // A base model is a folder, sent file by file; the form then offers its pipeline's schedulers.
+    await form.getByLabel('Base model (an ONNX folder)').check();
+    await form.getByLabel('Name').fill('tiny sd');
+    const folder = await writeSdFixture(path.join(scratch, 'tiny-sd'), { layout: 'optimum' });
+    await form.getByLabel('Folder', { exact: true }).setInputFiles(folder);
+    await form.getByRole('button', { name: 'Upload' }).click();
+    await until(() => form.getByRole('status').textContent(), 30_000).toBe('Uploaded tiny sd.');
+    const tiny = page.getByRole('region', { name: 'Base models' }).getByRole('listitem', { name: 'tiny sd' });
+    await until(() => tiny.textContent()).toContain('stable-diffusion-onnx');
+    await page.getByRole('link', { name: 'Generate' }).first().click();
+    await page.getByLabel('Model').selectOption({ label: 'tiny sd' });
+    expect(await page.getByLabel('Scheduler').locator('option').allTextContents()).toEqual(["the model's own", 'euler', 'euler ancestral', 'ddim', 'pndm', 'lcm']);
+
+    await page.goto(`${k.url}/models`);
+    await tiny.getByRole('button', { name: 'Delete' }).click();
+    await tiny.getByRole('button', { name: 'Yes, delete' }).click();
+    await until(() => tiny.count()).toBe(0);
     const mine = loras.getByRole('listitem', { name: 'web lora' });
     await mine.getByRole('button', { name: 'Delete' }).click();
     await mine.getByRole('button', { name: 'Yes, delete' }).click();
