@@ -11,6 +11,7 @@ import { ApiKeys, clientAddress, unauthenticated } from './clients.js';
 import type { Context, Services } from './context.js';
 import { createMaskError, useContractCodes } from './errors.js';
 import { useSignedFiles } from './files.js';
+import { renderKilnGraphiQL, useGraphiQLAssets } from './graphiql.js';
 import { MAX_OPERATION_BYTES, useBodyLimits } from './limits.js';
 import { createLoaders } from './loaders.js';
 import { type Ops, useOps } from './ops.js';
@@ -18,6 +19,7 @@ import { useRequestIds, useRequestLog } from './request-log.js';
 import { MAX_NESTING, useBoundedParser } from './parser.js';
 import { useStorableText } from './storable-text.js';
 import { useSignedUploads } from './uploads.js';
+import { useWebApp, webAppSettings } from './web-app.js';
 
 /**
  * What yoga hands the context factory: the HTTP request, or for graphql-ws the upgrade request
@@ -42,6 +44,7 @@ export function buildYoga(services: Services, signer: UrlSigner, ops: Ops): Yoga
     schema,
     graphqlEndpoint: '/graphql',
     graphiql: g.graphiql ? { subscriptionsProtocol: 'WS', title: 'Kiln' } : false,
+    renderGraphiQL: renderKilnGraphiQL,
     landingPage: false,
     // Kiln answers /health itself (ops.ts), with every check.
     healthCheckEndpoint: '/_yoga/health',
@@ -59,6 +62,7 @@ export function buildYoga(services: Services, signer: UrlSigner, ops: Ops): Yoga
       useOps(ops),
       useSignedFiles(services.storage, signer),
       useSignedUploads(services.storage, signer),
+      useGraphiQLAssets(g.graphiql), useWebApp(webAppSettings(config)),
       useContractCodes(),
       useBodyLimits({ operationBytes: MAX_OPERATION_BYTES, multipartBytes }),
       // Multipart and other "simple" requests skip CORS preflight; they must carry this header.
