@@ -30,36 +30,52 @@ export interface Lease {
  * unexpired; the result is then undefined.
  */
 export async function appendEvent(em: EntityManager, jobId: string, ev: NewEvent, lease?: Lease): Promise<JobEvent | undefined> {
-  const rows: Record<string, unknown>[] = await em.query(
+  return (await appendEvents(em, jobId, [ev], { lease }))[0];
+}
+
+/**
+ * Appends events in order in one statement (the job takes the last one's step, status and
+ * progress); none of them when the lease is refused. `progressOnly`: they change no state of
+ * the job (its progress between QUEUED and the end), so their commit need not wait for the disk:
+ * a crash may lose them, never a state change, and the next durable commit makes them durable.
+ */
+export async function appendEvents(em: EntityManager, jobId: string, events: NewEvent[], opts: { lease?: Lease | undefined; progressOnly?: boolean } = {}): Promise<JobEvent[]> {
+  const last = events.at(-1)!;
+  const rows = events.map((ev, i) => ({
+    i: i + 1,
+    attempt: ev.attempt,
+    step: ev.step,
+    status: ev.status,
+    progress: roundProgress(ev.progress),
+    step_index: ev.stepIndex ?? null,
+    step_count: ev.stepCount ?? null,
+    message: ev.message ?? null,
+    eta_seconds: ev.etaSeconds ?? null,
+    preview: ev.preview ?? null,
+    detail: ev.detail ?? null,
+    at: ev.at?.toISOString() ?? null,
+  }));
+  const result: Record<string, unknown>[] = await em.query(
     `WITH j AS (
-       UPDATE jobs SET event_seq = event_seq + 1, current_step = $2, status = $3, progress = $4
-       WHERE id = $1 AND ($11::int IS NULL OR (lease = $11 AND lease_expires_at > now()))
+       UPDATE jobs SET event_seq = event_seq + $2, current_step = $3, status = $4, progress = $5
+       WHERE id = $1 AND ($6::int IS NULL OR (lease = $6 AND lease_expires_at > now()))
        RETURNING id, event_seq, kind
      ), e AS (
        INSERT INTO job_events
          (job_id, seq, attempt, step, status, progress, step_index, step_count, message, eta_seconds, preview, detail, at)
-       SELECT id, event_seq, $5, $2, $3, $4, $6, $7, $8, $9, $10, $12, COALESCE($13, now()) FROM j
+       SELECT j.id, j.event_seq - $2 + r.i, r.attempt, r.step, r.status, r.progress, r.step_index, r.step_count, r.message,
+              r.eta_seconds, r.preview, r.detail, COALESCE(r.at, now())
+       FROM j, jsonb_to_recordset($7::jsonb) AS r(i int, attempt int, step text, status text, progress float8, step_index int,
+         step_count int, message text, eta_seconds float8, preview text, detail jsonb, at timestamptz)
        RETURNING *
+     ), commit AS (
+       SELECT CASE WHEN $8 THEN set_config('synchronous_commit', 'off', true) END
      )
      SELECT e.*, pg_notify('${Channel.events}', json_build_object('j', e.job_id, 's', e.seq, 'st', e.status, 'k', j.kind)::text)
-     FROM e, j`,
-    [
-      jobId,
-      ev.step,
-      ev.status,
-      roundProgress(ev.progress),
-      ev.attempt,
-      ev.stepIndex ?? null,
-      ev.stepCount ?? null,
-      ev.message ?? null,
-      ev.etaSeconds ?? null,
-      ev.preview ?? null,
-      lease?.lease ?? null,
-      ev.detail ? JSON.stringify(ev.detail) : null,
-      ev.at ?? null,
-    ],
+     FROM e, j, commit ORDER BY e.seq`,
+    [jobId, events.length, last.step, last.status, roundProgress(last.progress), opts.lease?.lease ?? null, JSON.stringify(rows), opts.progressOnly ?? false],
   );
-  return rows[0] ? eventFromRow(rows[0]) : undefined;
+  return result.map(eventFromRow);
 }
 
 /** Progress as clients show it: sums of step fractions such as 0.1 + 0.2 drop their float noise. */

@@ -5,7 +5,7 @@ import { type Job, JobEntity, QUEUED, type Timing } from '../db/entities/job.js'
 import { JobOutputEntity } from '../db/entities/job-output.js';
 import { entityFromRow, queryRows } from '../db/sql.js';
 import type { JobFailure } from '../errors.js';
-import { appendEvent, type NewEvent } from '../events/event-log.js';
+import { appendEvent, appendEvents, type NewEvent } from '../events/event-log.js';
 import type { NewOutput, TaskResult } from './kind.js';
 import { inTransaction } from './queue.js';
 import { endJob } from './terminal.js';
@@ -131,17 +131,29 @@ export async function renewLease(ds: DataSource, boss: PgBoss, a: Attempt): Prom
   return { held: touched.settled === undefined || touched.settled.includes(a.queued.id), cancelRequested: rows[0].cancel_requested };
 }
 
-/** Appends a RUNNING event of this attempt, fenced by its lease. */
-export async function recordEvent(ds: DataSource, a: Attempt, ev: Omit<NewEvent, 'attempt' | 'status'>): Promise<void> {
-  const written = await appendEvent(ds.manager, a.job.id, { ...ev, status: 'RUNNING', attempt: a.number }, a);
-  if (!written) throw lost(a);
+/** A step of a running attempt, before it is written. */
+export type StepEvent = Omit<NewEvent, 'attempt' | 'status'>;
+
+const running = (a: Attempt, ev: StepEvent): NewEvent => ({ ...ev, status: 'RUNNING', attempt: a.number });
+
+/**
+ * Appends RUNNING events of this attempt in one statement, fenced by its lease. They are
+ * progress, not state changes: written without waiting for the disk (see appendEvents).
+ */
+export async function recordEvents(ds: DataSource, a: Attempt, events: StepEvent[]): Promise<void> {
+  const written = await appendEvents(ds.manager, a.job.id, events.map((ev) => running(a, ev)), { lease: a, progressOnly: true });
+  if (!written.length) throw lost(a);
 }
 
-/** Outputs, timing, COMPLETED, the kind's own writes and the queue's completion: one fenced transaction. */
-export async function completeAttempt(ds: DataSource, boss: PgBoss, a: Attempt, result: TaskResult, timing: Timing): Promise<void> {
+/**
+ * The steps not yet written, outputs, timing, COMPLETED, the kind's own writes and the queue's
+ * completion: one fenced transaction, whose durable commit makes every earlier event durable too.
+ */
+export async function completeAttempt(ds: DataSource, boss: PgBoss, a: Attempt, result: TaskResult, timing: Timing, unwritten: StepEvent[] = []): Promise<void> {
   await ds.transaction(async (em) => {
-    const ev = await appendEvent(em, a.job.id, { step: 'COMPLETED', status: 'COMPLETED', attempt: a.number, progress: 1, message: 'Completed' }, a);
-    if (!ev) throw lost(a);
+    const completed: NewEvent = { step: 'COMPLETED', status: 'COMPLETED', attempt: a.number, progress: 1, message: 'Completed' };
+    const written = await appendEvents(em, a.job.id, [...unwritten.map((ev) => running(a, ev)), completed], { lease: a });
+    if (!written.length) throw lost(a);
     const outputs: NewOutput[] = result.outputs;
     // TypeORM's insert types cannot see through jsonb columns' Record types.
     if (outputs.length) await em.insert(JobOutputEntity, outputs.map((o) => ({ ...o, jobId: a.job.id })) as never);

@@ -3,14 +3,15 @@ import type { DataSource } from 'typeorm';
 import type { Timing } from '../db/entities/job.js';
 import { type Model, ModelEntity } from '../db/entities/model.js';
 import { JobFailure } from '../errors.js';
-import { type Attempt, beginAttempt, completeAttempt, failAttempt, LeaseLost, recordEvent, renewLease } from '../jobs/attempt.js';
-import type { HeldModel, KindDefinition, TaskContext, Timeouts } from '../jobs/kind.js';
+import { type Attempt, beginAttempt, completeAttempt, failAttempt, LeaseLost, renewLease } from '../jobs/attempt.js';
+import type { HeldModel, KindDefinition, TaskContext, TaskResult, Timeouts } from '../jobs/kind.js';
 import { jobData } from '../jobs/queue.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { attemptKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import type { Runner } from './runner.js';
+import { EventWriter } from './event-writer.js';
 import { StepReporter } from './step-reporter.js';
 
 export interface ModelDir {
@@ -48,13 +49,20 @@ export interface RunSlot {
   running: Map<string, AbortController>;
   /** Aborted when the worker hands its jobs back to the queue at shutdown. */
   handBack: AbortSignal;
-  /** Called as the run starts settling, so that the next job is fetched meanwhile. */
-  settling(): void;
+  /**
+   * Queues the recording of a run's outcome after the slot's earlier ones (so they commit in
+   * order), to go on while the slot's next job starts: the runner is free once a task is done.
+   */
+  settle(record: () => Promise<void>): void;
   /** Called once the job's models are known, for the worker's report of what it has loaded. */
   usesModels(ids: string[]): void;
 }
 
-/** Runs one fetched job through its kind's task, reporting each step, and settles it. */
+/**
+ * Runs one fetched job through its kind's task, reporting each step, and returns once the task is
+ * done; its outcome (COMPLETED with its outputs, or the failure) is recorded through
+ * `slot.settle`, with the lease kept until that is committed.
+ */
 export async function runJob(deps: JobDeps, slot: RunSlot, fetched: JobWithMetadata<unknown>): Promise<void> {
   const { ds, boss } = deps;
   const parsed = jobData.safeParse(fetched.data);
@@ -75,33 +83,47 @@ export async function runJob(deps: JobDeps, slot: RunSlot, fetched: JobWithMetad
   const keeper = keepLease(deps, attempt, stop, log);
   const started = performance.now();
   const timing: Timing = {};
+  let record: () => Promise<void>;
   try {
-    await execute(deps, slot, attempt, stop, timing, log);
+    const done = await execute(deps, slot, attempt, stop, timing, log);
+    record = () => complete(deps, attempt, done, timing, started, log).catch((err: unknown) => settleFailure(deps, attempt, err, timing, log));
   } catch (err) {
     timing.totalMs = performance.now() - started;
-    slot.settling();
-    await settleFailure(deps, attempt, err, timing, log);
-  } finally {
-    clearInterval(keeper);
-    slot.handBack.removeEventListener('abort', handBack);
-    slot.running.delete(id);
+    record = () => settleFailure(deps, attempt, err, timing, log);
   }
+  slot.settle(async () => {
+    try {
+      await record();
+    } finally {
+      clearInterval(keeper);
+      slot.handBack.removeEventListener('abort', handBack);
+      slot.running.delete(id);
+    }
+  });
 }
 
-async function execute(deps: JobDeps, slot: RunSlot, a: Attempt, stop: AbortController, timing: Timing, log: Logger) {
-  const { ds, boss } = deps;
+/** What a task left to record: its result, and the writer of the steps it reported, maybe still writing. */
+interface Done {
+  kind: string;
+  result: TaskResult;
+  writer: EventWriter;
+}
+
+/** Runs the kind's task for the attempt; what it made is recorded afterwards by `complete`. */
+async function execute(deps: JobDeps, slot: RunSlot, a: Attempt, stop: AbortController, timing: Timing, log: Logger): Promise<Done> {
+  const { ds } = deps;
   const signal = stop.signal;
   signal.throwIfAborted();
   const kind = deps.kinds.find((k) => k.name === a.job.kind);
   if (!kind) throw new JobFailure('UNKNOWN_KIND', `this worker does not run ${a.job.kind} jobs`, true);
   const params = kind.params.safeParse(a.job.params);
   if (!params.success) throw new JobFailure('INVALID_PARAMETERS', `the job's parameters are not those of a ${kind.name} job: ${params.error.issues[0]?.message}`, false);
-  const started = performance.now();
   log.info('job started');
 
-  // Steps are written one after another, in order, while the task goes on. A refused write
-  // (the lease was lost) stops the run.
-  let writes = Promise.resolve();
+  // Steps are written in order while the task goes on; a refused write (the lease was lost) stops the run.
+  const writer = new EventWriter(ds, a, (err) => {
+    if (!signal.aborted) stop.abort(err);
+  });
   const reporter = new StepReporter(kind.steps);
   const held: ModelDir[] = [];
   const limits = kind.timeouts?.(deps.timeouts) ?? deps.timeouts;
@@ -114,13 +136,8 @@ async function execute(deps: JobDeps, slot: RunSlot, a: Attempt, stop: AbortCont
     timing,
     storage: deps.storage,
     filesPrefix: attemptKey(a.job.id, a.lease),
-    report(step, report) {
-      const event = reporter.event(step, report);
-      writes = writes.then(() => recordEvent(ds, a, event)).catch((err) => {
-        if (!signal.aborted) stop.abort(err);
-      });
-    },
-    reported: () => writes,
+    report: (step, report) => writer.push(reporter.event(step, report)),
+    reported: () => writer.written(),
     model: async (role) => {
       const model = await jobModel(ds, a.job.id, role);
       if (!model) return undefined;
@@ -138,21 +155,35 @@ async function execute(deps: JobDeps, slot: RunSlot, a: Attempt, stop: AbortCont
       })) as T,
   };
   try {
-    const task = await kind.task();
+    const task = await taskOf(kind);
     const result = await task.run(ctx);
-    await writes;
     signal.throwIfAborted();
-    timing.totalMs = performance.now() - started;
-    slot.settling();
-    await completeAttempt(ds, boss, a, result, timing);
-    deps.metrics.jobs.inc({ kind: kind.name, outcome: 'completed' });
-    deps.metrics.observeTiming(kind.name, timing);
-    log.info({ timing }, 'job completed');
+    return { kind: kind.name, result, writer };
+  } catch (err) {
+    await writer.take();
+    throw err;
   } finally {
-    await writes;
     held.forEach((h) => h.release());
   }
 }
+
+/** Records a finished attempt: COMPLETED, its outputs and what its kind writes with them, fenced. */
+async function complete(deps: JobDeps, a: Attempt, done: Done, timing: Timing, started: number, log: Logger): Promise<void> {
+  const unwritten = await done.writer.take();
+  timing.totalMs = performance.now() - started;
+  await completeAttempt(deps.ds, deps.boss, a, done.result, timing, unwritten);
+  deps.metrics.jobs.inc({ kind: done.kind, outcome: 'completed' });
+  deps.metrics.observeTiming(done.kind, timing);
+  log.info({ timing }, 'job completed');
+}
+
+/** Each kind's task module, loaded once per process. */
+const tasks = new Map<KindDefinition, ReturnType<KindDefinition['task']>>();
+const taskOf = (kind: KindDefinition) => {
+  let task = tasks.get(kind);
+  if (!task) tasks.set(kind, (task = kind.task()));
+  return task;
+};
 
 /** The model a job uses in a role; a model deleted since the job was queued fails it for good. */
 async function jobModel(ds: DataSource, jobId: string, role: string): Promise<Model | undefined> {

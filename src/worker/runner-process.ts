@@ -13,6 +13,8 @@ let settings: RunnerSettings | undefined;
 let providers: string[] = ['cpu'];
 let cache: SessionCache | undefined;
 const running = new Map<string, AbortController>();
+/** Tasks' modules, imported once: the loader's resolution is not free, and jobs can be a few ms. */
+const modules = new Map<string, Promise<RunnerModule>>();
 
 const send = (message: FromRunner) => void process.send!(message);
 
@@ -44,7 +46,9 @@ async function run(spec: RunSpec) {
   const abort = new AbortController();
   running.set(spec.jobId, abort);
   try {
-    const task = (await import(spec.module)) as RunnerModule;
+    let loading = modules.get(spec.module);
+    if (!loading) modules.set(spec.module, (loading = import(spec.module) as Promise<RunnerModule>));
+    const task = await loading;
     const result = await task.runInRunner(spec.input, {
       signal: abort.signal,
       emit: (name, data) => send({ type: 'event', jobId: spec.jobId, name, data }),

@@ -31,11 +31,11 @@ export interface WorkerSettings {
 }
 
 /**
- * Kiln's own fetch → run → settle → fetch loop over pg-boss, one per concurrency slot, over the
- * queues of the kinds and pipelines this worker can run. A slot fetches its next job while the
- * current one is being settled (pg-boss's work() would wait out its polling interval), so an
- * accelerator with a backlog is not left idle between jobs; an idle slot sleeps until a job is
- * queued (NOTIFY) or its poll comes round. A slot whose runner has a model loaded takes that
+ * Kiln's own fetch → run → fetch loop over pg-boss, one per concurrency slot, over the queues of
+ * the kinds and pipelines this worker can run. A slot fetches and starts its next job while the
+ * last one's outcome is being committed (pg-boss's work() would wait out its polling interval),
+ * so an accelerator with a backlog is not left idle between jobs; an idle slot sleeps until a
+ * job is queued (NOTIFY) or its poll comes round. A slot whose runner has a model loaded takes that
  * model's jobs first, within the affinity window. The worker reports itself (what it can run,
  * what it runs, what it has loaded) to the `workers` table every few seconds.
  */
@@ -113,22 +113,24 @@ export class Worker {
   }
 
   private async loop(runner: Runner) {
-    let next: Promise<Fetched> | undefined;
     let jobModels: string[] = [];
+    // The slot's outcomes being recorded, in order; the next job runs meanwhile.
+    let settled = Promise.resolve();
     const slot: RunSlot = {
       runner,
       running: this.running,
       handBack: this.handBack.signal,
-      settling: () => {
-        if (!this.stopping) next ??= this.fetch(runner);
+      settle: (record) => {
+        settled = settled.then(record).catch((err: unknown) => {
+          // The job stays claimed; pg-boss hands it on when its heartbeat stops.
+          this.deps.log.error({ err }, 'job could not be settled');
+        });
       },
       usesModels: (ids) => jobModels.push(...ids),
     };
     let failures = 0;
-    // A job fetched while the last one settled is in hand: it runs even if a stop came meanwhile.
-    while (!this.stopping || next) {
-      const fetched = await (next ?? this.fetch(runner));
-      next = undefined;
+    while (!this.stopping) {
+      const fetched = await this.fetch(runner);
       if ('err' in fetched) {
         failures++;
         this.deps.log.error({ err: fetched.err }, 'could not fetch jobs');
@@ -145,11 +147,12 @@ export class Worker {
         await runJob(this.deps, slot, fetched.job);
       } catch (err) {
         // The job stays claimed; pg-boss hands it on when its heartbeat stops.
-        this.deps.log.error({ err, jobId: fetched.job.id }, 'job could not be settled');
+        this.deps.log.error({ err, jobId: fetched.job.id }, 'job could not be run');
       }
       const group = fetched.job.groupId;
       if (group && jobModels.length) this.modelsByAffinity.set(group, jobModels);
     }
+    await settled;
   }
 
   /** The next job for a slot: one its runner is warm for when affinity allows, else the queues' next. */
@@ -158,10 +161,10 @@ export class Worker {
       // Jobs stay queued while storage's circuit is open, instead of each failing an attempt on it.
       if (!(await this.settings.dependenciesUp())) return {};
       const warm = this.settings.affinityWaitSeconds > 0 ? runner.warm.map(affinityOf) : [];
-      const plan = warm.length ? await this.affinityPlan(warm) : undefined;
-      for (const queue of await this.queueOrder()) {
-        const options = { batchSize: 1, includeMetadata: true } as const;
-        if (plan) {
+      const plan = warm.length || this.queues.length > 1 ? await this.plan(warm) : { queues: this.queues, skip: [], top: 0 };
+      const options = { batchSize: 1, includeMetadata: true } as const;
+      for (const queue of plan.queues) {
+        if (plan.skip.length) {
           const [warmJob] = await this.deps.boss.fetch<unknown>(queue, { ...options, ignoreGroups: plan.skip, minPriority: plan.top });
           if (warmJob) return { job: warmJob };
         }
@@ -175,31 +178,24 @@ export class Worker {
   }
 
   /**
-   * Which waiting jobs a warm slot passes over for now: those of models it has not loaded, as
-   * long as every one of them is younger than the affinity window, and never for a job of lower
-   * priority than the best waiting. Undefined when there is nothing to pass over.
+   * Where to look for the next job, from Kiln's rows of the waiting jobs, in one query: the
+   * queues in the order their best waiting job asks (queues with nothing waiting in Kiln's rows
+   * last: they may still hold a retry coming due), and which jobs a warm slot passes over for now —
+   * those of models it has not loaded, as long as every one of them is younger than the affinity
+   * window — never for a job of lower priority than the best waiting (`top`).
    */
-  private async affinityPlan(warm: string[]): Promise<{ skip: string[]; top: number } | undefined> {
+  private async plan(warm: string[]): Promise<{ queues: string[]; skip: string[]; top: number }> {
     const [row] = await this.deps.ds.query(
-      `WITH p AS (SELECT affinity, priority, created_at FROM jobs WHERE status = 'PENDING' AND queue = ANY($1))
-       SELECT (SELECT max(priority) FROM p) AS top,
+      `WITH p AS (SELECT queue, affinity, priority, created_at FROM jobs WHERE status = 'PENDING' AND queue = ANY($1))
+       SELECT ARRAY(SELECT queue FROM p GROUP BY queue ORDER BY max(priority) DESC, min(created_at)) AS queues,
+              (SELECT max(priority) FROM p) AS top,
               EXISTS (SELECT 1 FROM p WHERE affinity = ANY($2)) AS warm,
               ARRAY(SELECT affinity FROM p WHERE affinity IS NOT NULL AND affinity <> ALL($2)
                     GROUP BY affinity HAVING min(created_at) > now() - make_interval(secs => $3)) AS skip`,
       [this.queues, warm, this.settings.affinityWaitSeconds],
     );
-    return row.warm && row.skip.length ? { skip: row.skip, top: row.top } : undefined;
-  }
-
-  /** Queues in the order their best waiting job asks; a single queue needs no asking. */
-  private async queueOrder(): Promise<string[]> {
-    if (this.queues.length <= 1) return this.queues;
-    const rows: { queue: string }[] = await this.deps.ds.query(
-      `SELECT queue FROM jobs WHERE status = 'PENDING' AND queue = ANY($1) GROUP BY queue ORDER BY max(priority) DESC, min(created_at)`,
-      [this.queues],
-    );
-    // Queues with nothing pending in Kiln's rows may still hold a retry coming due: they go last.
-    return [...rows.map((r) => r.queue), ...this.queues.filter((q) => !rows.some((r) => r.queue === q))];
+    const queues: string[] = [...row.queues, ...this.queues.filter((q) => !row.queues.includes(q))];
+    return { queues, skip: row.warm ? row.skip : [], top: row.top ?? 0 };
   }
 
   private async report(): Promise<void> {

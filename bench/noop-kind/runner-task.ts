@@ -1,0 +1,4 @@
+/** Does nothing, in the runner process. */
+export async function runInRunner(): Promise<null> {
+  return null;
+}

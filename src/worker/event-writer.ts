@@ -1,0 +1,56 @@
+import type { DataSource } from 'typeorm';
+import { type Attempt, recordEvents, type StepEvent } from '../jobs/attempt.js';
+
+/**
+ * Writes an attempt's step events in order while its task goes on: one write in flight at a time,
+ * and whatever was reported meanwhile goes out together in the next one, so a fast task costs a
+ * statement per burst of steps, not per step. A write the database refuses (the lease was lost)
+ * is handed to `onError`, and nothing more is written.
+ */
+export class EventWriter {
+  private queue: StepEvent[] = [];
+  private flushing: Promise<void> | undefined;
+  /** A write failed, or the caller took the queue: nothing more is written here. */
+  private closed = false;
+
+  constructor(
+    private readonly ds: DataSource,
+    private readonly attempt: Attempt,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  push(event: StepEvent): void {
+    if (this.closed) return;
+    this.queue.push(event);
+    this.flushing ??= this.flush();
+  }
+
+  /** Resolves once every event pushed so far is written (or the writes failed). */
+  async written(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  /**
+   * Stops writing: waits for the write in flight and hands back what is still queued, for the
+   * caller to write in its own transaction (the completion).
+   */
+  async take(): Promise<StepEvent[]> {
+    this.closed = true;
+    await this.flushing;
+    return this.queue.splice(0);
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.queue.length && !this.closed) {
+        const batch = this.queue.splice(0);
+        await recordEvents(this.ds, this.attempt, batch).catch((err: unknown) => {
+          this.closed = true;
+          this.onError(err);
+        });
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+}
