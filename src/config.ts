@@ -100,6 +100,32 @@ const envSchema = z.object({
   KILN_WS_KEEPALIVE_S: int(0, 3600).default(12),
   /** The queue is reported degraded once its oldest pending job has waited this long. */
   KILN_QUEUE_STALL_S: int(1, 86_400).default(600),
+  /**
+   * Where webhooks may go although the address is private, loopback or link-local
+   * (comma-separated): host names, IP addresses, CIDR ranges, `loopback`, `private`, `link-local`.
+   */
+  KILN_WEBHOOK_ALLOW: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^(loopback|private|link-local|[0-9a-f:.]+(\/\d{1,3})?|[a-z0-9]([a-z0-9.-]*[a-z0-9])?)$/, 'must be host names, IP addresses, CIDR ranges, loopback, private or link-local'))),
+  /** One delivery attempt, connection to the end of the response. */
+  KILN_WEBHOOK_TIMEOUT_MS: int(100, 300_000).default(10_000),
+  /** Delay before the first retry of a delivery; it doubles (with jitter) for each later one. */
+  KILN_WEBHOOK_RETRY_DELAY_MS: int(1, 3_600_000).default(5_000),
+  KILN_WEBHOOK_MAX_RETRY_DELAY_MS: int(1, 86_400_000).default(3_600_000),
+  /** How long a delivery is retried before it is given up. */
+  KILN_WEBHOOK_RETRY_FOR_S: int(1, 30 * 86_400).default(86_400),
+  /** Failed attempts in a row after which a webhook (subscription) is disabled. */
+  KILN_WEBHOOK_DISABLE_AFTER: int(1, 1_000_000).default(50),
+  /** Deliveries one process sends at once. */
+  KILN_WEBHOOK_CONCURRENCY: int(1, 256).default(8),
+  /** How often a process looks for due deliveries when nothing woke it. */
+  KILN_WEBHOOK_POLL_MS: int(50, 60_000).default(1000),
+  /** After a secret rotation, how long deliveries are also signed with the old secret. */
+  KILN_WEBHOOK_SECRET_OVERLAP_H: z.coerce.number().min(0).max(30 * 24).default(24),
+  /** Finished deliveries (and their attempts) are kept this many days. */
+  KILN_WEBHOOK_LOG_DAYS: int(1, 3650).default(7),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -161,6 +187,21 @@ export interface Config {
   apiKeys: Map<string, string>;
   rateLimit: { perMinute: number; burst: number; allow: string[]; trustProxy: boolean };
   health: { queueStallSeconds: number };
+  webhooks: WebhookSettings;
+}
+
+export interface WebhookSettings {
+  /** Entries of KILN_WEBHOOK_ALLOW, lower-cased. */
+  allow: string[];
+  timeoutMs: number;
+  retryDelayMs: number;
+  maxRetryDelayMs: number;
+  retryForSeconds: number;
+  disableAfter: number;
+  concurrency: number;
+  pollMs: number;
+  secretOverlapSeconds: number;
+  logRetentionDays: number;
 }
 
 export class ConfigError extends Error {}
@@ -255,6 +296,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
       trustProxy: e.KILN_TRUST_PROXY,
     },
     health: { queueStallSeconds: e.KILN_QUEUE_STALL_S },
+    webhooks: {
+      allow: e.KILN_WEBHOOK_ALLOW,
+      timeoutMs: e.KILN_WEBHOOK_TIMEOUT_MS,
+      retryDelayMs: e.KILN_WEBHOOK_RETRY_DELAY_MS,
+      maxRetryDelayMs: Math.max(e.KILN_WEBHOOK_MAX_RETRY_DELAY_MS, e.KILN_WEBHOOK_RETRY_DELAY_MS),
+      retryForSeconds: e.KILN_WEBHOOK_RETRY_FOR_S,
+      disableAfter: e.KILN_WEBHOOK_DISABLE_AFTER,
+      concurrency: e.KILN_WEBHOOK_CONCURRENCY,
+      pollMs: e.KILN_WEBHOOK_POLL_MS,
+      secretOverlapSeconds: Math.round(e.KILN_WEBHOOK_SECRET_OVERLAP_H * 3600),
+      logRetentionDays: e.KILN_WEBHOOK_LOG_DAYS,
+    },
   };
 }
 
