@@ -118,18 +118,25 @@ async function settle(
     }
     const nextAt = verdict.outcome === 'retry' ? new Date(Date.now() + verdict.delayMs) : null;
     const error = verdict.outcome === 'delivered' ? null : verdict.error;
+    const status = verdict.outcome === 'retry' ? 'PENDING' : verdict.outcome === 'delivered' ? 'DELIVERED' : 'FAILED';
+    const updated = await queryRows(
+      em,
+      `UPDATE webhook_deliveries SET attempts = $2, status = $3, next_attempt_at = $4, last_status_code = $5, last_error = $6,
+         finished_at = CASE WHEN $3 = 'PENDING' THEN NULL ELSE now() END
+       WHERE id = $1 RETURNING id`,
+      [t.id, a.attempt, status, nextAt, a.result.statusCode ?? null, error],
+    );
+    const db = inTransaction(em);
+    if (!updated.length) {
+      // Deleted while it was being sent (its job or its webhook): nothing is left to record.
+      await deps.boss.complete(DELIVERY_QUEUE, attemptRef, { skipped: 'delivery gone' }, { db });
+      return undefined;
+    }
     await em.query(
       `INSERT INTO webhook_attempts (delivery_id, attempt, sender, started_at, duration_ms, status_code, error, response_body, next_retry_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
       [t.id, a.attempt, WORKER_ID, a.startedAt, a.result.durationMs, a.result.statusCode ?? null, error, a.result.body ?? null, nextAt],
     );
-    await em.query(
-      `UPDATE webhook_deliveries SET attempts = $2, status = $3, next_attempt_at = $4, last_status_code = $5, last_error = $6,
-         finished_at = CASE WHEN $3 = 'PENDING' THEN NULL ELSE now() END
-       WHERE id = $1`,
-      [t.id, a.attempt, verdict.outcome === 'retry' ? 'PENDING' : verdict.outcome === 'delivered' ? 'DELIVERED' : 'FAILED', nextAt, a.result.statusCode ?? null, error],
-    );
-    const db = inTransaction(em);
     if (nextAt) {
       const failed = (await deps.boss.fail(DELIVERY_QUEUE, attemptRef, { error }, { db })) as Settled;
       if (failed.affected !== 1) throw new SettleLost();

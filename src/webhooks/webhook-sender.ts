@@ -18,6 +18,8 @@ export class WebhookSender {
   private unlisten: (() => void)[] = [];
   private stopping = false;
   private woken = false;
+  /** Whether the outbox may hold rows: after a NOTIFY, a reconnect, at start and at each poll. */
+  private outboxDue = true;
   private wakeSleeper: (() => void) | undefined;
   private loop: Promise<void> | undefined;
 
@@ -27,8 +29,11 @@ export class WebhookSender {
   ) {}
 
   start(): void {
-    const wake = () => this.wake();
-    this.unlisten.push(this.listener.on(Channel.webhooks, wake), this.listener.onReconnect(wake));
+    const lookInOutbox = () => {
+      this.outboxDue = true;
+      this.wake();
+    };
+    this.unlisten.push(this.listener.on(Channel.webhooks, lookInOutbox), this.listener.onReconnect(lookInOutbox));
     this.loop = this.run();
   }
 
@@ -53,7 +58,10 @@ export class WebhookSender {
     while (!this.stopping) {
       this.woken = false;
       try {
-        await queueNewDeliveries(this.deps.ds, this.deps.boss, this.deps.settings);
+        if (this.outboxDue) {
+          this.outboxDue = false;
+          await queueNewDeliveries(this.deps.ds, this.deps.boss, this.deps.settings);
+        }
         const free = concurrency - this.running.size;
         const jobs = free > 0 ? await this.deps.boss.fetch<unknown>(DELIVERY_QUEUE, { batchSize: free, includeMetadata: true }) : [];
         for (const job of jobs) this.send(job);
@@ -61,12 +69,14 @@ export class WebhookSender {
         // A full batch may have left more waiting.
         if (free > 0 && jobs.length === free) continue;
       } catch (err) {
+        this.outboxDue = true;
         failures++;
         this.deps.log.error({ err }, 'could not look for webhook deliveries');
+        this.woken = false;
         await this.sleep(Math.min(30_000, 500 * 2 ** failures));
         continue;
       }
-      await this.sleep(pollMs);
+      if (await this.sleep(pollMs)) this.outboxDue = true;
     }
   }
 
@@ -92,16 +102,17 @@ export class WebhookSender {
     this.timers.add(timer);
   }
 
-  private sleep(ms: number): Promise<void> {
-    if (this.woken || this.stopping) return Promise.resolve();
+  /** Resolves true when the time ran out, false when woken first. */
+  private sleep(ms: number): Promise<boolean> {
+    if (this.woken || this.stopping) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const done = () => {
+      const done = (timedOut: boolean) => {
         clearTimeout(timer);
         this.wakeSleeper = undefined;
-        resolve();
+        resolve(timedOut);
       };
-      const timer = setTimeout(done, ms);
-      this.wakeSleeper = done;
+      const timer = setTimeout(() => done(true), ms);
+      this.wakeSleeper = () => done(false);
     });
   }
 }

@@ -5,7 +5,7 @@ import { KINDS } from '../../src/kinds/registry.js';
 import { echoKind } from '../support/echo-kind/kind.js';
 import { ok } from '../support/graphql.js';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
-import { type Receiver, startReceiver, until, verify } from '../support/webhook-receiver.js';
+import { startReceiver, until, verify } from '../support/webhook-receiver.js';
 
 const GENERATE = /* GraphQL */ `
   mutation ($input: GenerateInput!) { generate(input: $input) { id } }
