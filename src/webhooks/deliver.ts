@@ -47,7 +47,8 @@ interface Target {
   attempts: number;
   giveUpAt: Date | null;
   disabledReason: string | null;
-  secrets: SigningSecret | null;
+  /** The subscription's, or for a job's own webhook the job webhook secret. */
+  secrets: SigningSecret;
 }
 
 /**
@@ -75,7 +76,7 @@ export async function deliver(deps: DeliveryDeps, fetched: JobWithMetadata<unkno
   if (!body) return skip('job gone');
 
   const timestamp = Math.floor(Date.now() / 1000);
-  const secrets = signingSecrets(target.secrets ?? (await jobWebhookSecret(ds)));
+  const secrets = signingSecrets(target.secrets);
   const startedAt = new Date();
   const result = await deps.poster.post(
     new URL(target.url),
@@ -119,24 +120,23 @@ async function settle(
     const nextAt = verdict.outcome === 'retry' ? new Date(Date.now() + verdict.delayMs) : null;
     const error = verdict.outcome === 'delivered' ? null : verdict.error;
     const status = verdict.outcome === 'retry' ? 'PENDING' : verdict.outcome === 'delivered' ? 'DELIVERED' : 'FAILED';
+    const db = inTransaction(em);
     const updated = await queryRows(
       em,
-      `UPDATE webhook_deliveries SET attempts = $2, status = $3, next_attempt_at = $4, last_status_code = $5, last_error = $6,
-         finished_at = CASE WHEN $3 = 'PENDING' THEN NULL ELSE now() END
-       WHERE id = $1 RETURNING id`,
-      [t.id, a.attempt, status, nextAt, a.result.statusCode ?? null, error],
+      `WITH d AS (
+         UPDATE webhook_deliveries SET attempts = $2, status = $3, next_attempt_at = $4, last_status_code = $5, last_error = $6,
+           finished_at = CASE WHEN $3 = 'PENDING' THEN NULL ELSE now() END
+         WHERE id = $1 RETURNING id
+       )
+       INSERT INTO webhook_attempts (delivery_id, attempt, sender, started_at, duration_ms, status_code, error, response_body, next_retry_at)
+       SELECT id, $2, $7, $8, $9, $5, $6, $10, $4 FROM d RETURNING delivery_id`,
+      [t.id, a.attempt, status, nextAt, a.result.statusCode ?? null, error, WORKER_ID, a.startedAt, a.result.durationMs, a.result.body ?? null],
     );
-    const db = inTransaction(em);
     if (!updated.length) {
       // Deleted while it was being sent (its job or its webhook): nothing is left to record.
       await deps.boss.complete(DELIVERY_QUEUE, attemptRef, { skipped: 'delivery gone' }, { db });
       return undefined;
     }
-    await em.query(
-      `INSERT INTO webhook_attempts (delivery_id, attempt, sender, started_at, duration_ms, status_code, error, response_body, next_retry_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [t.id, a.attempt, WORKER_ID, a.startedAt, a.result.durationMs, a.result.statusCode ?? null, error, a.result.body ?? null, nextAt],
-    );
     if (nextAt) {
       const failed = (await deps.boss.fail(DELIVERY_QUEUE, attemptRef, { error }, { db })) as Settled;
       if (failed.affected !== 1) throw new SettleLost();
@@ -161,8 +161,14 @@ async function loadTarget(ds: DataSource, id: string): Promise<Target | undefine
   const [r] = await queryRows(
     ds,
     `SELECT d.id, d.job_id, d.endpoint_id, d.url, d.event, d.event_seq, d.status, d.attempts, d.give_up_at,
-            CASE WHEN e.disabled_at IS NOT NULL THEN COALESCE(e.disabled_reason, 'disabled by hand') END AS disabled_reason, e.secret, e.previous_secret, e.previous_secret_expires_at, e.secret_rotated_at
-     FROM webhook_deliveries d LEFT JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = $1`,
+            CASE WHEN e.disabled_at IS NOT NULL THEN COALESCE(e.disabled_reason, 'disabled by hand') END AS disabled_reason,
+            s.secret, s.previous_secret, s.previous_secret_expires_at, s.secret_rotated_at
+     FROM webhook_deliveries d
+     LEFT JOIN webhook_endpoints e ON e.id = d.endpoint_id
+     LEFT JOIN (SELECT id, secret, previous_secret, previous_secret_expires_at, secret_rotated_at FROM webhook_endpoints
+           UNION ALL SELECT NULL, secret, previous_secret, previous_secret_expires_at, secret_rotated_at FROM job_webhook_secret) s
+       ON s.id IS NOT DISTINCT FROM d.endpoint_id
+     WHERE d.id = $1`,
     [id],
   );
   if (!r) return undefined;
@@ -177,8 +183,9 @@ async function loadTarget(ds: DataSource, id: string): Promise<Target | undefine
     attempts: r.attempts,
     giveUpAt: r.give_up_at,
     disabledReason: r.disabled_reason,
-    secrets: r.endpoint_id
+    // The job webhook secret is made on first use.
+    secrets: r.secret
       ? { secret: r.secret, previousSecret: r.previous_secret, previousSecretExpiresAt: r.previous_secret_expires_at, secretRotatedAt: r.secret_rotated_at }
-      : null,
+      : await jobWebhookSecret(ds),
   };
 }

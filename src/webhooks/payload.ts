@@ -2,7 +2,8 @@ import type { DataSource } from 'typeorm';
 import { type Job, JobEntity } from '../db/entities/job.js';
 import type { JobEvent } from '../db/entities/job-event.js';
 import { JobOutputEntity } from '../db/entities/job-output.js';
-import { eventsAfter } from '../events/event-log.js';
+import { entityFromRow } from '../db/sql.js';
+import { eventFromRow } from '../events/event-log.js';
 import type { Storage } from '../storage/storage.js';
 
 /** Bumped when a field changes meaning or goes away; new fields do not bump it. */
@@ -15,10 +16,13 @@ export const PAYLOAD_VERSION = 1;
  * when the job is gone.
  */
 export async function webhookBody(ds: DataSource, storage: Storage, baseUrl: string, d: { jobId: string; event: string; eventSeq: number }): Promise<string | undefined> {
-  const job = await ds.manager.findOneBy(JobEntity, { id: d.jobId });
-  const [event] = await eventsAfter(ds.manager, d.jobId, d.eventSeq - 1, 1);
-  if (!job || !event) return undefined;
-  const outputs = await ds.manager.find(JobOutputEntity, { where: { jobId: job.id }, order: { index: 'ASC' } });
+  const [row] = await ds.query('SELECT j.*, row_to_json(e) AS event FROM jobs j JOIN job_events e ON e.job_id = j.id AND e.seq = $2 WHERE j.id = $1', [d.jobId, d.eventSeq]);
+  if (!row) return undefined;
+  const job = entityFromRow(ds, JobEntity, row);
+  // row_to_json gives timestamps as text.
+  const event = eventFromRow({ ...row.event, at: new Date(row.event.at) });
+  // Only a completed job has outputs to show.
+  const outputs = job.status === 'COMPLETED' ? await ds.manager.find(JobOutputEntity, { where: { jobId: job.id }, order: { index: 'ASC' } }) : [];
   return JSON.stringify({
     type: `job.${d.event.toLowerCase()}`,
     version: PAYLOAD_VERSION,
