@@ -15,7 +15,8 @@ export interface Received {
   status: number;
 }
 
-export type Answer = { status: number; headers?: Record<string, string>; body?: string };
+/** How to answer: a status, headers and a body, after `delayMs` when given. */
+export type Answer = { status: number; headers?: Record<string, string>; body?: string; delayMs?: number };
 
 export interface Receiver {
   url: string;
@@ -75,8 +76,9 @@ export async function startReceiver(port = 0): Promise<Receiver> {
     };
     const answer = receiver.answer(seen, receiver.received.length);
     receiver.received.push({ ...seen, status: answer.status });
-    res.writeHead(answer.status, answer.headers).end(answer.body ?? '');
     waiters.forEach((w) => w());
+    if (answer.delayMs) await new Promise((r) => setTimeout(r, answer.delayMs));
+    if (!res.destroyed) res.writeHead(answer.status, answer.headers).end(answer.body ?? '');
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   receiver.port = (server.address() as AddressInfo).port;

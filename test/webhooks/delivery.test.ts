@@ -35,7 +35,7 @@ describe('webhook deliveries', () => {
 
   beforeAll(async () => {
     k = await startTestKiln(
-      { KILN_WEBHOOK_ALLOW: 'loopback', KILN_WEBHOOK_RETRY_DELAY_MS: String(RETRY_DELAY_MS), KILN_WEBHOOK_TIMEOUT_MS: '3000' },
+      { KILN_WEBHOOK_ALLOW: 'loopback', KILN_WEBHOOK_RETRY_DELAY_MS: String(RETRY_DELAY_MS), KILN_WEBHOOK_TIMEOUT_MS: '1000' },
       [],
       { kinds: [...KINDS, echoKind] },
     );
@@ -142,6 +142,34 @@ describe('webhook deliveries', () => {
     expect(job.webhookDeliveries).toMatchObject([{ status: 'FAILED', attemptCount: 1, lastStatusCode: 410, lastError: 'HTTP 410', nextAttemptAt: null }]);
     expect(job.webhookDeliveries[0].attempts).toMatchObject([{ statusCode: 410, responseBody: 'no such hook', nextRetryAt: null }]);
     expect(hooks.received.filter(forJob(id))).toHaveLength(1);
+  });
+
+  it('gives up on an attempt past its timeout and tries again; follows no redirect', async () => {
+    const hooks = await receiver();
+    const elsewhere = await receiver();
+    hooks.answer = (r, n) => (r.json.type !== 'job.completed' ? { status: 200 } : n === 0 ? { status: 200, delayMs: 3000 } : { status: 302, headers: { location: elsewhere.url } });
+    const id = await generate({ url: hooks.url });
+    const job = await settledLog(id);
+    expect(job.webhookDeliveries[0]).toMatchObject({ status: 'FAILED', attemptCount: 2, lastStatusCode: 302, lastError: 'HTTP 302 (redirects are not followed)' });
+    const [late, redirected] = job.webhookDeliveries[0].attempts;
+    expect(late).toMatchObject({ statusCode: null, error: 'timed out after 1000 ms', nextRetryAt: expect.any(String) });
+    expect(late.durationMs).toBeGreaterThanOrEqual(1000);
+    expect(late.durationMs).toBeLessThan(2000);
+    expect(redirected).toMatchObject({ statusCode: 302, nextRetryAt: null });
+    expect(elsewhere.received).toHaveLength(0);
+  });
+
+  it("tells each job of a batch's at its own webhook", async () => {
+    const hooks = await receiver();
+    const input = (n: number) => ({ prompt: `kiln ${n}`, width: 64, height: 64, steps: 1, webhook: { url: `${hooks.url}?n=${n}` } });
+    const { generateBatch } = await ok(k.gql('mutation ($inputs: [GenerateInput!]!) { generateBatch(inputs: $inputs) { generations { id webhook { url } } } }', { inputs: [input(0), input(1)] }));
+    expect(generateBatch.generations.map((g: { webhook: { url: string } }) => g.webhook.url)).toEqual([`${hooks.url}?n=0`, `${hooks.url}?n=1`]);
+    const ids = generateBatch.generations.map((g: { id: string }) => g.id);
+    const seen = await hooks.waitFor(() => true, 2);
+    expect(seen.map((r) => [r.json.data.job.id, r.json.data.job.params.prompt]).sort()).toEqual([
+      [ids[0], 'kiln 0'],
+      [ids[1], 'kiln 1'],
+    ].sort());
   });
 
   it('signs with the old secret as well while a rotation overlaps, and with the new one alone after', async () => {
