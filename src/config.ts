@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -108,7 +109,7 @@ const envSchema = z.object({
     .string()
     .default('')
     .transform((v) => v.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean))
-    .pipe(z.array(z.string().regex(/^(loopback|private|link-local|[0-9a-f:.]+(\/\d{1,3})?|[a-z0-9]([a-z0-9.-]*[a-z0-9])?)$/, 'must be host names, IP addresses, CIDR ranges, loopback, private or link-local'))),
+    .pipe(z.array(z.string().refine(isAllowEntry, 'must be host names, IP addresses, CIDR ranges, loopback, private or link-local'))),
   /** One delivery attempt, connection to the end of the response. */
   KILN_WEBHOOK_TIMEOUT_MS: int(100, 300_000).default(10_000),
   /** Delay before the first retry of a delivery; it doubles (with jitter) for each later one. */
@@ -309,6 +310,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
       logRetentionDays: e.KILN_WEBHOOK_LOG_DAYS,
     },
   };
+}
+
+/** A KILN_WEBHOOK_ALLOW entry: a word for a kind of address, an address, a range, or a host name. */
+function isAllowEntry(entry: string): boolean {
+  if (['loopback', 'private', 'link-local'].includes(entry)) return true;
+  const [address, prefix, ...rest] = entry.split('/');
+  const family = net.isIP(address!);
+  if (family) return rest.length === 0 && (prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)));
+  return prefix === undefined && /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(address!);
 }
 
 /** `key` or `name:key`, comma-separated; unnamed keys are named by a short hash of themselves. */

@@ -41,12 +41,8 @@ const blockListOf = (ranges: Range[]) => {
 };
 const CATEGORIES = (Object.keys(RANGES) as Category[]).map((category) => ({ category, list: blockListOf(RANGES[category]) }));
 
-/** An IPv4 address written as IPv6 (`::ffff:10.0.0.1`) is judged as the IPv4 address it is. */
-function normalize(address: string): { address: string; family: Family } {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return { address: mapped[1]!, family: 'ipv4' };
-  return { address, family: net.isIPv6(address) ? 'ipv6' : 'ipv4' };
-}
+// BlockList judges an IPv4 address written as IPv6 (`::ffff:10.0.0.1`) by the IPv4 rules.
+const familyOf = (address: string): Family => (net.isIPv6(address) ? 'ipv6' : 'ipv4');
 
 /**
  * Which addresses deliveries may connect to: any public one, and the private, loopback and
@@ -62,9 +58,8 @@ export class AddressPolicy {
       const [address, prefix] = entry.split('/');
       if (Object.hasOwn(RANGES, entry) && entry !== 'reserved') this.words.add(entry);
       else if (net.isIP(address!)) {
-        const { address: a, family } = normalize(address!);
-        if (prefix === undefined) this.allowed.addAddress(a, family);
-        else this.allowed.addSubnet(a, Number(prefix), family);
+        if (prefix === undefined) this.allowed.addAddress(address!, familyOf(address!));
+        else this.allowed.addSubnet(address!, Number(prefix), familyOf(address!));
       } else this.hosts.add(entry);
     }
   }
@@ -72,9 +67,9 @@ export class AddressPolicy {
   /** Why `address` (which `host` resolved to) may not be reached, or undefined when it may. */
   refusal(host: string, address: string): string | undefined {
     if (this.hosts.has(host.toLowerCase().replace(/\.$/, ''))) return undefined;
-    const ip = normalize(address);
-    const found = CATEGORIES.find(({ list }) => list.check(ip.address, ip.family));
-    if (!found || this.words.has(found.category) || this.allowed.check(ip.address, ip.family)) return undefined;
+    const family = familyOf(address);
+    const found = CATEGORIES.find(({ list }) => list.check(address, family));
+    if (!found || this.words.has(found.category) || this.allowed.check(address, family)) return undefined;
     return `${address} is a ${found.category} address (KILN_WEBHOOK_ALLOW does not name it)`;
   }
 }

@@ -21,6 +21,7 @@ describe('the addresses webhooks may reach', () => {
     ['224.0.0.1', 'reserved'],
     ['::ffff:127.0.0.1', 'loopback'],
     ['::ffff:10.0.0.7', 'private'],
+    ['::ffff:a00:7', 'private'],
   ])('refuses %s, a %s address, when nothing allows it', (address, category) => {
     expect(none.refusal('example.com', address)).toBe(`${address} is a ${category} address (KILN_WEBHOOK_ALLOW does not name it)`);
   });
