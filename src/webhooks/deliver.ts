@@ -92,7 +92,7 @@ export async function deliver(deps: DeliveryDeps, fetched: JobWithMetadata<unkno
   const attempt = target.attempts + 1;
   let verdict = judge(result, attempt, deps.settings);
   if (verdict.outcome === 'retry' && target.giveUpAt && Date.now() + verdict.delayMs > target.giveUpAt.getTime()) {
-    verdict = { outcome: 'failed', error: `${verdict.error}; no retry left (retries end ${deps.settings.retryForSeconds} s after the event, KILN_WEBHOOK_RETRY_FOR_S)` };
+    verdict = { outcome: 'failed', error: `${verdict.error}; no retry left (retries end ${deps.settings.retryForSeconds} s after the event or the redelivery, KILN_WEBHOOK_RETRY_FOR_S)` };
   }
   try {
     return await settle(deps, target, attemptRef, { attempt, startedAt, result, verdict });

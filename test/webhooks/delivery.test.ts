@@ -144,6 +144,22 @@ describe('webhook deliveries', () => {
     expect(hooks.received.filter(forJob(id))).toHaveLength(1);
   });
 
+  it('gives up once its retry window has passed', async () => {
+    const hooks = await receiver();
+    hooks.answer = () => ({ status: 503 });
+    const id = await generate({ url: hooks.url });
+    await hooks.waitFor(forJob(id));
+    // The window closes (backdated rather than waited for): the next failure is the last.
+    await k.kiln.ds.query(`UPDATE webhook_deliveries SET give_up_at = now() WHERE job_id = $1`, [id]);
+    const job = await settledLog(id);
+    expect(job.webhookDeliveries[0]).toMatchObject({
+      status: 'FAILED',
+      nextAttemptAt: null,
+      lastError: 'HTTP 503; no retry left (retries end 86400 s after the event or the redelivery, KILN_WEBHOOK_RETRY_FOR_S)',
+    });
+    expect(job.webhookDeliveries[0].attempts.at(-1).nextRetryAt).toBeNull();
+  });
+
   it('gives up on an attempt past its timeout and tries again; follows no redirect', async () => {
     const hooks = await receiver();
     const elsewhere = await receiver();
