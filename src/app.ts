@@ -31,6 +31,8 @@ import type { Storage } from './storage/storage.js';
 import type { Shared } from './shared.js';
 import { loadUrlSecret } from './storage/url-secret.js';
 import { UrlSigner } from './storage/url-signer.js';
+import { pruneDeliveries } from './webhooks/prune.js';
+import { startWebhooks } from './webhooks/start.js';
 import { startWorker } from './worker/start.js';
 import type { Worker } from './worker/worker.js';
 
@@ -126,6 +128,7 @@ export async function startKiln(config: Config, log: Logger, options: StartOptio
         () => rateLimiter.prune(),
         () => pruneWorkers(ds),
         () => moveLegacyJobs(ds, boss, kinds, policyOf, log),
+        () => pruneDeliveries(ds, config.webhooks.logRetentionDays),
       ],
     });
     await reconciler.start();
@@ -139,6 +142,12 @@ export async function startKiln(config: Config, log: Logger, options: StartOptio
       listening = api;
       log.info({ url: `${api.url}/graphql`, role: config.role }, 'Kiln is listening');
     }
+    // Before the worker, so that it stops after it: what the worker's last jobs did still goes out.
+    const webhooks = await startWebhooks(shared, {
+      baseUrl: () => config.http.publicUrl ?? listening?.url ?? `http://${config.http.host}:${config.http.port}`,
+      userAgent: `Kiln/${VERSION} (webhooks)`,
+    });
+    closers.push(webhooks.close);
     if (config.role !== 'api') {
       const started = await startWorker(shared);
       closers.push(started.close);

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -108,6 +109,32 @@ const envSchema = z.object({
   KILN_TRAINER_AI_TOOLKIT: z.string().trim().min(1).optional(),
   /** Command that runs sd-scripts' train_network.py on this host (words split on spaces); unset: no sd-scripts here. */
   KILN_TRAINER_SD_SCRIPTS: z.string().trim().min(1).optional(),
+  /**
+   * Where webhooks may go although the address is private, loopback or link-local
+   * (comma-separated): host names, IP addresses, CIDR ranges, `loopback`, `private`, `link-local`.
+   */
+  KILN_WEBHOOK_ALLOW: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.string().refine(isAllowEntry, 'must be host names, IP addresses, CIDR ranges, loopback, private or link-local'))),
+  /** One delivery attempt, connection to the end of the response. */
+  KILN_WEBHOOK_TIMEOUT_MS: int(100, 300_000).default(10_000),
+  /** Delay before the first retry of a delivery; it doubles (with jitter) for each later one. */
+  KILN_WEBHOOK_RETRY_DELAY_MS: int(1, 3_600_000).default(5_000),
+  KILN_WEBHOOK_MAX_RETRY_DELAY_MS: int(1, 86_400_000).default(3_600_000),
+  /** How long a delivery is retried before it is given up. */
+  KILN_WEBHOOK_RETRY_FOR_S: int(1, 30 * 86_400).default(86_400),
+  /** Failed attempts in a row after which a webhook (subscription) is disabled. */
+  KILN_WEBHOOK_DISABLE_AFTER: int(1, 1_000_000).default(50),
+  /** Deliveries one process sends at once. */
+  KILN_WEBHOOK_CONCURRENCY: int(1, 256).default(8),
+  /** How often a process looks for due deliveries when nothing woke it. */
+  KILN_WEBHOOK_POLL_MS: int(50, 60_000).default(1000),
+  /** After a secret rotation, how long deliveries are also signed with the old secret. */
+  KILN_WEBHOOK_SECRET_OVERLAP_H: z.coerce.number().min(0).max(30 * 24).default(24),
+  /** Finished deliveries (and their attempts) are kept this many days. */
+  KILN_WEBHOOK_LOG_DAYS: int(1, 3650).default(7),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -173,6 +200,21 @@ export interface Config {
   breaker: { failureThreshold: number; openMs: number };
   /** External LoRA trainers installed on this host: each one's command line as words. */
   trainers: { aiToolkit: string[] | undefined; sdScripts: string[] | undefined };
+  webhooks: WebhookSettings;
+}
+
+export interface WebhookSettings {
+  /** Entries of KILN_WEBHOOK_ALLOW, lower-cased. */
+  allow: string[];
+  timeoutMs: number;
+  retryDelayMs: number;
+  maxRetryDelayMs: number;
+  retryForSeconds: number;
+  disableAfter: number;
+  concurrency: number;
+  pollMs: number;
+  secretOverlapSeconds: number;
+  logRetentionDays: number;
 }
 
 export class ConfigError extends Error {}
@@ -269,7 +311,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     health: { queueStallSeconds: e.KILN_QUEUE_STALL_S },
     breaker: { failureThreshold: e.KILN_BREAKER_FAILURES, openMs: e.KILN_BREAKER_OPEN_S * 1000 },
     trainers: { aiToolkit: e.KILN_TRAINER_AI_TOOLKIT?.split(/\s+/), sdScripts: e.KILN_TRAINER_SD_SCRIPTS?.split(/\s+/) },
+    webhooks: {
+      allow: e.KILN_WEBHOOK_ALLOW,
+      timeoutMs: e.KILN_WEBHOOK_TIMEOUT_MS,
+      retryDelayMs: e.KILN_WEBHOOK_RETRY_DELAY_MS,
+      maxRetryDelayMs: Math.max(e.KILN_WEBHOOK_MAX_RETRY_DELAY_MS, e.KILN_WEBHOOK_RETRY_DELAY_MS),
+      retryForSeconds: e.KILN_WEBHOOK_RETRY_FOR_S,
+      disableAfter: e.KILN_WEBHOOK_DISABLE_AFTER,
+      concurrency: e.KILN_WEBHOOK_CONCURRENCY,
+      pollMs: e.KILN_WEBHOOK_POLL_MS,
+      secretOverlapSeconds: Math.round(e.KILN_WEBHOOK_SECRET_OVERLAP_H * 3600),
+      logRetentionDays: e.KILN_WEBHOOK_LOG_DAYS,
+    },
   };
+}
+
+/** A KILN_WEBHOOK_ALLOW entry: a word for a kind of address, an address, a range, or a host name. */
+function isAllowEntry(entry: string): boolean {
+  if (['loopback', 'private', 'link-local'].includes(entry)) return true;
+  const [address, prefix, ...rest] = entry.split('/');
+  const family = net.isIP(address!);
+  if (family) return rest.length === 0 && (prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)));
+  return prefix === undefined && /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(address!);
 }
 
 /** `key` or `name:key`, comma-separated; unnamed keys are named by a short hash of themselves. */

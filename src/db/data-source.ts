@@ -2,6 +2,8 @@ import type { EventEmitter } from 'node:events';
 import { DataSource } from 'typeorm';
 import { migrations } from '../../migrations/index.js';
 import { IdempotencyKeyEntity } from './entities/idempotency-key.js';
+import { JobWebhookEntity } from './entities/job-webhook.js';
+import { JobWebhookSecretEntity } from './entities/job-webhook-secret.js';
 import { JobAttemptEntity } from './entities/job-attempt.js';
 import { JobEventEntity } from './entities/job-event.js';
 import { JobModelEntity } from './entities/job-model.js';
@@ -10,6 +12,9 @@ import { JobEntity } from './entities/job.js';
 import { ModelUploadEntity } from './entities/model-upload.js';
 import { ModelEntity } from './entities/model.js';
 import { RateLimitBucketEntity } from './entities/rate-limit-bucket.js';
+import { WebhookAttemptEntity } from './entities/webhook-attempt.js';
+import { WebhookDeliveryEntity } from './entities/webhook-delivery.js';
+import { WebhookEndpointEntity } from './entities/webhook-endpoint.js';
 import { WorkerEntity } from './entities/worker.js';
 
 export const entities = [
@@ -23,6 +28,11 @@ export const entities = [
   ModelUploadEntity,
   RateLimitBucketEntity,
   WorkerEntity,
+  WebhookEndpointEntity,
+  JobWebhookEntity,
+  JobWebhookSecretEntity,
+  WebhookDeliveryEntity,
+  WebhookAttemptEntity,
 ];
 
 export interface DataSourceOptions {

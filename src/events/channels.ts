@@ -11,6 +11,8 @@ export const Channel = {
   cancel: 'kiln_cancel',
   /** A job was queued: idle workers fetch at once instead of at their next poll. */
   jobs: 'kiln_jobs',
+  /** Webhook deliveries were written (by the trigger on job_events) or asked again: dispatchers look. */
+  webhooks: 'kiln_webhooks',
 } as const;
 export type Channel = (typeof Channel)[keyof typeof Channel];
 

@@ -14,6 +14,9 @@ export function inputSchemaOf(kind: KindDefinition): z.ZodObject {
 
 /** A validated input, split into the kind's parameters and the job's options. */
 export function splitInput(input: Record<string, unknown>): { params: Record<string, unknown>; options: JobOptions } {
-  const { priority, deadlineSeconds, ...params } = input;
-  return { params, options: { priority: priority as number | null | undefined, deadlineSeconds: deadlineSeconds as number | null | undefined } };
+  const isOption = (key: string) => key in jobOptions.shape;
+  return {
+    params: Object.fromEntries(Object.entries(input).filter(([key]) => !isOption(key))),
+    options: Object.fromEntries(Object.entries(input).filter(([key]) => isOption(key))) as JobOptions,
+  };
 }

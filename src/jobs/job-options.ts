@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { webhookOption } from '../webhooks/webhook-option.js';
 
 /**
- * What every job takes beside its kind's parameters, whatever the kind: its place in the queue
- * and how long it may wait there.
+ * What every job takes beside its kind's parameters, whatever the kind: its place in the queue,
+ * how long it may wait there, and where its events are sent.
  */
 export const jobOptions = z.object({
   priority: z
@@ -19,5 +20,6 @@ export const jobOptions = z.object({
     .max(30 * 24 * 3600, 'must be at most 30 days')
     .nullish()
     .describe('1..2592000: not started within this many seconds after submission, it is CANCELLED (DEADLINE_EXCEEDED) and never runs.'),
+  webhook: webhookOption.nullish(),
 });
 export type JobOptions = z.output<typeof jobOptions>;

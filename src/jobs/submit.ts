@@ -15,6 +15,8 @@ export interface SubmitDeps {
   boss: PgBoss;
   /** Retry, expiry and heartbeat options a job of this kind is sent with. */
   jobPolicy(kind: KindDefinition): JobPolicy;
+  /** Writes what a job's options ask for beyond its row (its webhook), in the submitting transaction. */
+  onQueued?(em: EntityManager, job: Job, options: JobOptions): Promise<void>;
 }
 
 export interface Submission {
@@ -67,6 +69,7 @@ async function enqueue(em: EntityManager, deps: SubmitDeps, kind: KindDefinition
     [crypto.randomUUID(), kind.name, p.queue, JSON.stringify(p.params), priority, options.deadlineSeconds ?? null, JSON.stringify(p.models.map((m) => ({ role: m.role, model_id: m.modelId }))), p.affinity ?? null],
   );
   const job = entityFromRow(em, JobEntity, row);
+  await deps.onQueued?.(em, job, options);
   const event = await appendEvent(em, job.id, { step: QUEUED, status: 'PENDING', attempt: 0, progress: 0, message: 'Queued' });
   const data: JobData = { jobId: job.id };
   await deps.boss.send(p.queue, data, {

@@ -12,6 +12,8 @@ import './lifecycle.js';
 import './queue.js';
 import './workers.js';
 import './health.js';
+import './webhook-delivery.js';
+import './webhook.js';
 
 // Each kind's own types and operations, beside the generic ones above.
 for (const kind of KINDS) await kind.graphql?.();

@@ -4,6 +4,7 @@ import { splitInput } from '../jobs/input-schema.js';
 import type { KindDefinition } from '../jobs/kind.js';
 import { submitJobs } from '../jobs/submit.js';
 import type { Context } from '../server/context.js';
+import { recordJobWebhook } from '../webhooks/job-webhook.js';
 
 export const IDEMPOTENCY_KEY =
   'The same key with the same input returns the first result instead of new jobs; the same key with another input is CONFLICT. Keys are kept 24 hours by default (KILN_IDEMPOTENCY_TTL_H).';
@@ -20,7 +21,7 @@ export async function submit(
   idempotencyKey: string | null | undefined,
 ): Promise<{ jobs: Job[]; estimatedTotalSeconds: number }> {
   await ctx.services.rateLimiter.take(ctx.client, items.length);
-  return submitJobs(ctx.services, {
+  return submitJobs({ ...ctx.services, onQueued: recordJobWebhook }, {
     kind,
     inputs: items.map(({ input, field }) => {
       const { params, options } = splitInput(input);

@@ -5,7 +5,10 @@ import type { Config } from '../config.js';
 import type { JobAttempt } from '../db/entities/job-attempt.js';
 import type { JobOutput } from '../db/entities/job-output.js';
 import type { Job } from '../db/entities/job.js';
+import type { JobWebhook } from '../db/entities/job-webhook.js';
 import type { Model } from '../db/entities/model.js';
+import type { WebhookAttempt } from '../db/entities/webhook-attempt.js';
+import type { WebhookDelivery } from '../db/entities/webhook-delivery.js';
 import type { EventHub } from '../events/event-hub.js';
 import type { Health } from '../health/health.js';
 import type { RateLimiter } from '../limits/rate-limiter.js';
@@ -37,6 +40,10 @@ export interface Loaders {
   job: DataLoader<string, Job | undefined>;
   outputs: DataLoader<string, JobOutput[]>;
   attempts: DataLoader<string, JobAttempt[]>;
+  jobWebhook: DataLoader<string, JobWebhook | undefined>;
+  /** A job's webhook deliveries, in the order of its events. */
+  webhookDeliveries: DataLoader<string, WebhookDelivery[]>;
+  webhookAttempts: DataLoader<string, WebhookAttempt[]>;
 }
 
 export interface Context {
