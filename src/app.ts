@@ -10,6 +10,7 @@ import { PgListener } from './events/pg-listener.js';
 import { Health } from './health/health.js';
 import type { KindDefinition } from './jobs/kind.js';
 import { moveLegacyJobs } from './jobs/legacy-queue.js';
+import { removeLostFiles } from './jobs/lost-files.js';
 import { jobPolicy, startQueue } from './jobs/queue.js';
 import { Reconciler } from './jobs/reconciler.js';
 import { pruneWorkers } from './jobs/workers.js';
@@ -123,6 +124,7 @@ export async function startKiln(config: Config, log: Logger, options: StartOptio
     const reconciler = new Reconciler(ds, boss, log.child({ component: 'reconciler' }), {
       intervalMs: config.jobs.reconcileIntervalMs,
       graceSeconds: 2,
+      onLostRuns: removeLostFiles(storage, log),
       housekeeping: [
         () => expireUploads(ds, storage, log),
         () => rateLimiter.prune(),

@@ -52,7 +52,14 @@ const lost = (a: Attempt) => new LeaseLost(`lease ${a.lease} on job ${a.job.id} 
  * accelerator. Undefined when there is nothing to run: the job is gone or over, was cancelled,
  * or missed its deadline (the last two are ended here, and the pg-boss job with them).
  */
-export async function beginAttempt(ds: DataSource, boss: PgBoss, fetched: JobWithMetadata<unknown>, jobId: string, leaseSeconds: number): Promise<Attempt | undefined> {
+export async function beginAttempt(
+  ds: DataSource,
+  boss: PgBoss,
+  fetched: JobWithMetadata<unknown>,
+  jobId: string,
+  leaseSeconds: number,
+  onLostRuns: LostRunsHandler,
+): Promise<Attempt | undefined> {
   const number = fetched.retryCount + 1;
   const queued: QueuedJob = { id: fetched.id, queue: fetched.name, retryCount: fetched.retryCount, retryLimit: fetched.retryLimit };
   const [row] = await queryRows(
@@ -65,18 +72,20 @@ export async function beginAttempt(ds: DataSource, boss: PgBoss, fetched: JobWit
          AND NOT (started_at IS NULL AND deadline_at IS NOT NULL AND deadline_at < now())
        RETURNING *
      ), lost AS (
-       ${CLOSE_LOST_RUNS} AND EXISTS (SELECT 1 FROM j)
+       ${CLOSE_LOST_RUNS} AND EXISTS (SELECT 1 FROM j) RETURNING lease
      ), attempt AS (
        INSERT INTO job_attempts (job_id, lease, attempt, worker) SELECT id, lease, $4, $5 FROM j
      )
-     SELECT * FROM j`,
+     SELECT j.*, ARRAY(SELECT lease FROM lost) AS lost_leases FROM j`,
     [jobId, leaseSeconds, fetched.retryCount, number, WORKER_ID],
   );
   if (row) {
     const job = entityFromRow(ds, JobEntity, row);
+    if (row.lost_leases.length) onLostRuns(jobId, row.lost_leases);
     return { job, lease: job.lease, number, queued, leaseSeconds };
   }
   // Not runnable: find out why, under the row's lock, and end it if it was cancelled or late.
+  let lost: number[] = [];
   const settled = await ds.transaction(async (em) => {
     const [state] = await em.query(
       `SELECT status, started_at IS NULL AS never_started, cancel_requested_at IS NOT NULL AS cancel_requested,
@@ -86,11 +95,12 @@ export async function beginAttempt(ds: DataSource, boss: PgBoss, fetched: JobWit
     );
     if (!state || (state.status !== 'PENDING' && state.status !== 'RUNNING')) return false;
     if (!state.cancel_requested && !(state.late && state.never_started)) throw new Error(`job ${jobId} is runnable after all`);
-    await closeLostRuns(em, jobId);
+    lost = await closeLostRuns(em, jobId);
     await endJob(em, jobId, { ...(state.cancel_requested ? CANCELLED_BEFORE_RERUN : DEADLINE_PASSED), attempt: number - 1 });
     await settleJob(boss, queued, 'cancel', inTransaction(em));
     return true;
   });
+  if (lost.length) onLostRuns(jobId, lost);
   if (!settled) await boss.complete(queued.queue, [{ id: fetched.id, retryCount: fetched.retryCount }], { skipped: 'job gone or over' });
   return undefined;
 }
@@ -108,10 +118,16 @@ const CLOSE_LOST_RUNS = `UPDATE job_attempts SET ended_at = now(), outcome = 'WO
        error_message = 'the worker running it stopped answering', error_retryable = true
      WHERE job_id = $1 AND outcome IS NULL`;
 
-/** Runs that never recorded an end belonged to workers that stopped answering. */
-export async function closeLostRuns(em: EntityManager, jobId: string): Promise<void> {
-  await em.query(CLOSE_LOST_RUNS, [jobId]);
+/** Runs that never recorded an end belonged to workers that stopped answering; their leases. */
+export async function closeLostRuns(em: EntityManager, jobId: string): Promise<number[]> {
+  return (await queryRows<{ lease: number }>(em, `${CLOSE_LOST_RUNS} RETURNING lease`, [jobId])).map((r) => r.lease);
 }
+
+/**
+ * Told, once they are closed, of the runs of a job whose worker died (their leases): what they
+ * had written is theirs alone (a folder per lease), and nothing else will remove it.
+ */
+export type LostRunsHandler = (jobId: string, leases: number[]) => void;
 
 /**
  * Pushes the lease's expiry back and refreshes the queue's heartbeat. Tells whether the lease is

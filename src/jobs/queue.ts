@@ -48,10 +48,11 @@ export async function startQueue(s: { url: string; applicationName: string; pool
     application_name: s.applicationName,
     max: s.poolMax,
     connectionTimeoutMillis: 10_000,
-    // Checks heartbeats and expiry every 2 s, so a dead worker's job moves on within
-    // heartbeatSeconds + 2 s instead of at the 60 s default.
+    // pg-boss fails jobs whose heartbeat stopped in its supervise pass, which needs both timers:
+    // every 2 s, a dead worker's job moves on within heartbeatSeconds + 2 s (and a pass), not at
+    // the 60 s default.
     monitorIntervalSeconds: 2,
-    superviseIntervalSeconds: 10,
+    superviseIntervalSeconds: 2,
   });
   boss.on('error', (err) => s.log.error({ err }, 'queue error'));
   boss.on('warning', (warning) => s.log.warn({ warning }, 'queue warning'));

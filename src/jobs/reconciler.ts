@@ -2,7 +2,7 @@ import type { PgBoss } from 'pg-boss';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Logger } from '../log.js';
 import { queryRows } from '../db/sql.js';
-import { closeLostRuns, DEADLINE_PASSED, requeue } from './attempt.js';
+import { closeLostRuns, DEADLINE_PASSED, type LostRunsHandler, requeue } from './attempt.js';
 import { inTransaction } from './queue.js';
 import { endJob } from './terminal.js';
 
@@ -12,6 +12,8 @@ export interface ReconcilerOptions {
   housekeeping: (() => Promise<void>)[];
   /** How long past its lease's expiry a RUNNING job is left to its worker. */
   graceSeconds: number;
+  /** Told of the runs closed because their worker was gone (their files are to be removed). */
+  onLostRuns: LostRunsHandler;
 }
 
 /**
@@ -85,17 +87,19 @@ export class Reconciler {
       const [job] = await this.boss.findJobs(g.queue, { id: g.id });
       // pg-boss has not yet noticed the missed heartbeat; the job is still its worker's.
       if (job?.state === 'active' && !g.cancel) continue;
-      await this.ds.transaction(async (em) => {
+      const lost = await this.ds.transaction(async (em) => {
         const [still] = await queryRows(
           em,
           `UPDATE jobs SET lease = lease + 1 WHERE id = $1 AND status = 'RUNNING' AND lease = $2 AND lease_expires_at < now() RETURNING id`,
           [g.id, g.lease],
         );
-        if (!still) return;
-        await closeLostRuns(em, g.id);
+        if (!still) return [];
+        const leases = await closeLostRuns(em, g.id);
         const outcome = await this.settle(em, g, job?.state);
         this.log.warn({ jobId: g.id, jobState: job?.state ?? 'missing', outcome }, 'recovered a job whose worker stopped answering');
+        return leases;
       });
+      if (lost.length) this.opts.onLostRuns(g.id, lost);
     }
   }
 

@@ -2,7 +2,7 @@ import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { KilnError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { isDatabaseUnavailable } from './database-outage.js';
+import { isDatabaseUnavailable } from '../db/outage.js';
 
 /** What a client is told to wait before trying again while a dependency is down. */
 export const UNAVAILABLE_RETRY_AFTER_S = 5;

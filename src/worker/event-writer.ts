@@ -1,11 +1,14 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
+import { isDatabaseUnavailable } from '../db/outage.js';
 import { type Attempt, recordEvents, type StepEvent } from '../jobs/attempt.js';
 
 /**
  * Writes an attempt's step events in order while its task goes on: one write in flight at a time,
  * and whatever was reported meanwhile goes out together in the next one, so a fast task costs a
- * statement per burst of steps, not per step. A write the database refuses (the lease was lost)
- * is handed to `onError`, and nothing more is written.
+ * statement per burst of steps, not per step. While the database cannot be reached the events
+ * wait and are written once it is back (the task goes on meanwhile); a write the database refuses
+ * (the lease was lost) is handed to `onError`, and nothing more is written.
  */
 export class EventWriter {
   private queue: StepEvent[] = [];
@@ -44,10 +47,17 @@ export class EventWriter {
     try {
       while (this.queue.length && !this.closed) {
         const batch = this.queue.splice(0);
-        await recordEvents(this.ds, this.attempt, batch).catch((err: unknown) => {
+        try {
+          await recordEvents(this.ds, this.attempt, batch);
+        } catch (err) {
+          if (isDatabaseUnavailable(err)) {
+            this.queue.unshift(...batch);
+            await delay(500);
+            continue;
+          }
           this.closed = true;
           this.onError(err);
-        });
+        }
       }
     } finally {
       this.flushing = undefined;

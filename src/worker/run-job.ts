@@ -1,10 +1,13 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { JobWithMetadata, PgBoss } from 'pg-boss';
 import type { DataSource } from 'typeorm';
 import type { Timing } from '../db/entities/job.js';
 import { type Model, ModelEntity } from '../db/entities/model.js';
+import { isDatabaseUnavailable } from '../db/outage.js';
 import { JobFailure } from '../errors.js';
 import { type Attempt, beginAttempt, completeAttempt, failAttempt, LeaseLost, renewLease } from '../jobs/attempt.js';
 import type { HeldModel, KindDefinition, TaskContext, TaskResult, Timeouts } from '../jobs/kind.js';
+import { removeLostFiles } from '../jobs/lost-files.js';
 import { jobData } from '../jobs/queue.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -71,7 +74,7 @@ export async function runJob(deps: JobDeps, slot: RunSlot, fetched: JobWithMetad
     await boss.complete(fetched.name, [{ id: fetched.id, retryCount: fetched.retryCount }], { dropped: 'invalid payload' });
     return;
   }
-  const attempt = await beginAttempt(ds, boss, fetched, parsed.data.jobId, deps.leaseSeconds);
+  const attempt = await beginAttempt(ds, boss, fetched, parsed.data.jobId, deps.leaseSeconds, removeLostFiles(deps.storage, deps.log));
   if (!attempt) return;
   const id = attempt.job.id;
   const log = deps.log.child({ jobId: id, kind: attempt.job.kind, attempt: attempt.number, lease: attempt.lease });
@@ -80,22 +83,27 @@ export async function runJob(deps: JobDeps, slot: RunSlot, fetched: JobWithMetad
   if (slot.handBack.aborted) handBack();
   else slot.handBack.addEventListener('abort', handBack, { once: true });
   slot.running.set(id, stop);
-  const keeper = keepLease(deps, attempt, stop, log);
+  const stopKeeping = keepLease(deps, attempt, stop, log);
   const started = performance.now();
   const timing: Timing = {};
   let record: () => Promise<void>;
   try {
     const done = await execute(deps, slot, attempt, stop, timing, log);
-    record = () => complete(deps, attempt, done, timing, started, log).catch((err: unknown) => settleFailure(deps, attempt, err, timing, log));
+    // A database that cannot be reached is waited for (below), not taken for the run's failure.
+    record = () =>
+      complete(deps, attempt, done, timing, started, log).catch((err: unknown) => {
+        if (isDatabaseUnavailable(err)) throw err;
+        return settleFailure(deps, attempt, err, timing, log);
+      });
   } catch (err) {
     timing.totalMs = performance.now() - started;
     record = () => settleFailure(deps, attempt, err, timing, log);
   }
   slot.settle(async () => {
     try {
-      await record();
+      await whileDatabaseDown(record, log);
     } finally {
-      clearInterval(keeper);
+      stopKeeping();
       slot.handBack.removeEventListener('abort', handBack);
       slot.running.delete(id);
     }
@@ -177,6 +185,24 @@ async function complete(deps: JobDeps, a: Attempt, done: Done, timing: Timing, s
   log.info({ timing }, 'job completed');
 }
 
+/**
+ * Runs `write` until the database answers: an outage shorter than the lease costs the attempt
+ * nothing (the lease keeper keeps trying too). Past a few minutes it gives up; pg-boss then hands
+ * the job on when its heartbeat has stopped.
+ */
+async function whileDatabaseDown(write: () => Promise<void>, log: Logger): Promise<void> {
+  const giveUpAt = Date.now() + 5 * 60_000;
+  for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
+    try {
+      return await write();
+    } catch (err) {
+      if (!isDatabaseUnavailable(err) || Date.now() > giveUpAt) throw err;
+      log.warn({ retryInMs: wait }, 'the database cannot be reached; recording the outcome when it is back');
+      await delay(wait);
+    }
+  }
+}
+
 /** Each kind's task module, loaded once per process. */
 const tasks = new Map<KindDefinition, ReturnType<KindDefinition['task']>>();
 const taskOf = (kind: KindDefinition) => {
@@ -196,24 +222,37 @@ async function jobModel(ds: DataSource, jobId: string, role: string): Promise<Mo
   return model ?? undefined;
 }
 
-/** Renews the lease a few times per lease period; stops the run if it is lost or cancelled. */
-function keepLease(deps: JobDeps, a: Attempt, stop: AbortController, log: Logger): NodeJS.Timeout {
-  return setInterval(
-    () =>
-      void renewLease(deps.ds, deps.boss, a).then(
-        ({ held, cancelRequested }) => {
-          if (stop.signal.aborted) return;
-          if (!held) {
-            log.warn('lease lost: another worker owns this job now; stopping');
-            stop.abort(new LeaseLost('lease lost'));
-          } else if (cancelRequested) {
-            stop.abort(Stop.cancelled());
-          }
-        },
-        (err) => log.warn({ err }, 'could not renew the lease'),
-      ),
-    (deps.leaseSeconds * 1000) / 3,
-  ).unref();
+/**
+ * Renews the lease five times per lease period, and every half second while renewals fail, so
+ * that a database outage shorter than the lease less two periods costs no attempt: the first
+ * renewal after it lands before pg-boss or the reconciler can judge the worker gone. Stops the
+ * run if the lease is lost or cancellation was asked for. Returns the function that stops it.
+ */
+function keepLease(deps: JobDeps, a: Attempt, stop: AbortController, log: Logger): () => void {
+  const every = (deps.leaseSeconds * 1000) / 5;
+  let timer: NodeJS.Timeout;
+  let stopped = false;
+  const renew = async () => {
+    let next = every;
+    try {
+      const { held, cancelRequested } = await renewLease(deps.ds, deps.boss, a);
+      if (!held && !stop.signal.aborted) {
+        log.warn('lease lost: another worker owns this job now; stopping');
+        stop.abort(new LeaseLost('lease lost'));
+      } else if (cancelRequested && !stop.signal.aborted) {
+        stop.abort(Stop.cancelled());
+      }
+    } catch (err) {
+      log.warn({ err }, 'could not renew the lease; trying again shortly');
+      next = 500;
+    }
+    if (!stopped) timer = setTimeout(() => void renew(), next).unref();
+  };
+  timer = setTimeout(() => void renew(), every).unref();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }
 
 async function settleFailure(deps: JobDeps, a: Attempt, err: unknown, timing: Timing, log: Logger) {

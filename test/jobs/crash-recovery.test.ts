@@ -50,6 +50,7 @@ describe('workers that die or stall mid-job', () => {
     const watch = follow<{ generationProgress: ProgressEvent }>(client, PROGRESS, { id: generate.id });
     await watch.until((v) => progressOf(v).stepIndex === 3);
     await first.kill('SIGKILL');
+    const killedAt = Date.now();
     await startWorker();
 
     const events = (await watch.done).map(progressOf);
@@ -57,6 +58,10 @@ describe('workers that die or stall mid-job', () => {
     expect(generation).toMatchObject({ status: 'COMPLETED', retryCount: 1 });
     expect(generation.attempts.map((a: { outcome: string }) => a.outcome)).toEqual(['WORKER_LOST', 'COMPLETED']);
     expect(generation.attempts[0].error).toMatchObject({ code: 'WORKER_LOST', retryable: true });
+    // Handed on within the documented bound: KILN_HEARTBEAT_S (10) + 3 s.
+    const handedOnMs = Date.parse(generation.attempts[1].startedAt) - killedAt;
+    console.log(`a SIGKILLed worker's job started again on another worker after ${handedOnMs} ms`);
+    expect(handedOnMs).toBeLessThanOrEqual(13_000);
     const second = events.filter((e) => e.attempt === 2).map((e) => (e.step === 'GENERATING' ? `G${e.stepIndex}` : e.step));
     expect(second).toEqual(['LOADING_MODEL', 'ENCODING_PROMPT', ...Array.from({ length: 40 }, (_, i) => `G${i + 1}`), 'SAVING', 'COMPLETED']);
     expect(await running()).toBe(0);
@@ -89,7 +94,7 @@ describe('workers that die or stall mid-job', () => {
     expect(await running()).toBe(0);
   });
 
-  it('settles, at start, generations left RUNNING by a worker that is gone', async () => {
+  it('settles, at start, generations left RUNNING by a worker that is gone, and removes what it had written', async () => {
     await stopWorkers();
     const retried = await ok(api.gql(GENERATE, { input: { prompt: 'retried', steps: 1 } }));
     const spent = await ok(api.gql(GENERATE, { input: { prompt: 'spent', steps: 1 } }));
@@ -102,6 +107,8 @@ describe('workers that die or stall mid-job', () => {
       );
       await api.kiln.ds.query(`INSERT INTO job_attempts (job_id, lease, attempt, worker) VALUES ($1, 1, 1, 'gone:1')`, [id]);
       await api.kiln.ds.query(`UPDATE pgboss.job SET state = $2, retry_count = 1 WHERE id = $1`, [id, state]);
+      // What a worker killed while saving leaves: a file of its attempt's (lease 1's) folder.
+      await api.kiln.storage.put(`jobs/${id}/1/0.png`, new Uint8Array([1, 2, 3]));
     }
     await startWorker();
     const retriedEvents = (await collect(client, PROGRESS, { id: retried.generate.id })).map(progressOf);
@@ -111,5 +118,10 @@ describe('workers that die or stall mid-job', () => {
     const { generation } = await ok(api.gql(ATTEMPTS, { id: spent.generate.id }));
     expect(generation).toMatchObject({ error: { code: 'WORKER_LOST' }, attempts: [{ outcome: 'WORKER_LOST' }] });
     expect(await running()).toBe(0);
+    for (const id of [retried.generate.id, spent.generate.id]) {
+      await expect.poll(() => api.kiln.storage.stat(`jobs/${id}/1/0.png`)).toBeUndefined();
+    }
+    const [{ storage_key: kept }] = await api.kiln.ds.query('SELECT storage_key FROM job_outputs WHERE job_id = $1', [retried.generate.id]);
+    expect(await api.kiln.storage.stat(kept)).toBeDefined();
   });
 });
