@@ -1,9 +1,10 @@
 /**
  * Postgres NOTIFY channels between Kiln processes. Payloads are small hints (ids, cursors);
- * receivers read the rows they name.
+ * receivers read the rows they name, but for a job event's own row, which never changes once
+ * written and travels with its hint when it is small.
  */
 export const Channel = {
-  /** A job event was appended: `{"j": jobId, "s": seq, "st": status, "k": kind}`. */
+  /** A job event was appended: `{"j": jobId, "s": seq, "st": status, "k": kind, "e": the event's row, when small}`. */
   events: 'kiln_events',
   /** A job was deleted: its id. Streams watching it end. */
   deleted: 'kiln_deleted',
@@ -21,4 +22,6 @@ export interface EventHint {
   s: number;
   st: string;
   k: string;
+  /** The event's row (snake_case, as row_to_json makes it), unless it was too large to travel. */
+  e?: Record<string, unknown> | null;
 }

@@ -18,6 +18,13 @@ export interface NewEvent {
   at?: Date | null;
 }
 
+/**
+ * Events up to this size travel whole in their notification (NOTIFY takes at most 8000 bytes):
+ * they never change once written, so receivers need not read them back; larger ones (with a big
+ * preview) are read from the table.
+ */
+const NOTIFIED_EVENT_BYTES = 7000;
+
 /** The lease a worker holds on a job; its writes land only while it still holds it. */
 export interface Lease {
   lease: number;
@@ -71,7 +78,8 @@ export async function appendEvents(em: EntityManager, jobId: string, events: New
      ), commit AS (
        SELECT CASE WHEN $8 THEN set_config('synchronous_commit', 'off', true) END
      )
-     SELECT e.*, pg_notify('${Channel.events}', json_build_object('j', e.job_id, 's', e.seq, 'st', e.status, 'k', j.kind)::text)
+     SELECT e.*, pg_notify('${Channel.events}', json_build_object('j', e.job_id, 's', e.seq, 'st', e.status, 'k', j.kind,
+              'e', CASE WHEN octet_length(row_to_json(e)::text) <= ${NOTIFIED_EVENT_BYTES} THEN row_to_json(e) END)::text)
      FROM e, j, commit ORDER BY e.seq`,
     [jobId, events.length, last.step, last.status, roundProgress(last.progress), opts.lease?.lease ?? null, JSON.stringify(rows), opts.progressOnly ?? false],
   );
@@ -81,6 +89,7 @@ export async function appendEvents(em: EntityManager, jobId: string, events: New
 /** Progress as clients show it: sums of step fractions such as 0.1 + 0.2 drop their float noise. */
 const roundProgress = (progress: number) => Math.round(progress * 1e4) / 1e4;
 
+/** An event from its row, as the table or a notification (JSON, `at` a string) gives it. */
 export function eventFromRow(r: Record<string, unknown>): JobEvent {
   return {
     jobId: r.job_id as string,
@@ -95,7 +104,7 @@ export function eventFromRow(r: Record<string, unknown>): JobEvent {
     etaSeconds: r.eta_seconds as number | null,
     preview: r.preview as string | null,
     detail: r.detail as Record<string, unknown> | null,
-    at: r.at as Date,
+    at: r.at instanceof Date ? r.at : new Date(r.at as string),
   };
 }
 

@@ -18,6 +18,7 @@ import { type Ops, useOps } from './ops.js';
 import { useRequestIds, useRequestLog } from './request-log.js';
 import { MAX_NESTING, useBoundedParser } from './parser.js';
 import { useStorableText } from './storable-text.js';
+import { useSharedSubscriptionResults } from './shared-subscription-results.js';
 import { useSignedUploads } from './uploads.js';
 import { useWebApp, webAppSettings } from './web-app.js';
 
@@ -80,6 +81,7 @@ export function buildYoga(services: Services, signer: UrlSigner, ops: Ops): Yoga
       useStorableText(),
       ...(g.introspection ? [] : [useNoIntrospection()]),
       useRequestLog(log),
+      useSharedSubscriptionResults(),
     ],
     context: ({ request, req, apiKeyName }) => {
       const apiKeys = services.apiKeys;
