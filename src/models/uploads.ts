@@ -35,7 +35,7 @@ export async function uploadModelFile(deps: UploadDeps, input: ModelInput, file:
   try {
     await deps.storage.put(`${prefix}/${LORA_FILE}`, readableOf(file.stream()));
     const examined = await withLocalCopy(deps.storage, prefix, [LORA_FILE], (dir) => examineModel(dir, [LORA_FILE], input, base));
-    return await registerModel(deps.ds, id, input, examined);
+    return await registerModel(deps.ds.manager, id, input, examined);
   } catch (err) {
     await deps.storage.deletePrefix(prefix).catch((e) => deps.log.warn({ err: e, prefix }, 'could not remove a refused upload'));
     throw err;
@@ -111,7 +111,7 @@ export async function completeModelUpload(deps: UploadDeps, id: string): Promise
     const base = await baseModelFor(deps.ds, upload, 'upload');
     const paths = upload.files.map((f) => f.path);
     const examined = await withLocalCopy(deps.storage, prefix, paths, (dir) => examineModel(dir, paths, upload, base));
-    return await registerModel(deps.ds, id, upload, examined);
+    return await registerModel(deps.ds.manager, id, upload, examined);
   } catch (err) {
     await deps.ds.manager.update(ModelUploadEntity, { id }, { status: 'REFUSED' });
     await deps.storage.deletePrefix(prefix).catch((e) => deps.log.warn({ err: e, prefix }, 'could not remove a refused upload'));

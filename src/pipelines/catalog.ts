@@ -2,7 +2,9 @@ import { BUILTIN_DEFAULTS, BUILTIN_FILES } from './builtin/model-files.js';
 import { type Capabilities, imageCapabilities, type ModelDefaults, type Modality } from './capabilities.js';
 import type { LoadedPipeline, LoadOptions } from './pipeline.js';
 import { FLUX_GUIDANCE, FLUX_PIPELINE, FLUX_SIDE, FLUX_STEPS, fluxModelCapabilities } from './flux/capabilities.js';
+import { fluxInstallFiles } from './flux/install-files.js';
 import { inspectFluxFolder, looksLikeFluxFolder } from './flux/model-folder.js';
+import { stableDiffusionInstallFiles } from './stable-diffusion/install-files.js';
 import { inspectStableDiffusionFolder } from './stable-diffusion/model-folder.js';
 import { SCHEDULER_NAMES } from './stable-diffusion/schedulers/scheduler-config.js';
 
@@ -27,6 +29,12 @@ export interface PipelineDeclaration {
    * when it is not. A folder in its layout but broken is refused with a KilnError saying why.
    */
   recognise(dir: string, paths: string[], index: Record<string, unknown> | undefined): Promise<{ defaults: ModelDefaults } | undefined>;
+  /**
+   * The files a model of it needs of a repository whose files (paths from its root) are in one of
+   * its layouts: what an install downloads unless told otherwise (see install-files.ts).
+   * Undefined when they are in none; a LayoutRefusal when they are in one it cannot run.
+   */
+  installFiles?(paths: string[]): string[] | undefined;
   load(): Promise<PipelineLoader>;
 }
 
@@ -41,6 +49,10 @@ const builtin: PipelineDeclaration = {
     if (missing.length) throw new CatalogError(`A built-in-pipeline model needs ${missing.join(' and ')}.`);
     return { defaults: {} };
   },
+  installFiles: (paths) => {
+    const files = Object.values(BUILTIN_FILES);
+    return files.every((f) => paths.includes(f)) ? files : undefined;
+  },
   load: async () => (await import('./builtin/pipeline.js')).loadBuiltinPipeline,
 };
 
@@ -52,6 +64,7 @@ const stableDiffusion: PipelineDeclaration = {
   async recognise(dir) {
     return { defaults: { ...(await inspectStableDiffusionFolder(dir)).defaults } };
   },
+  installFiles: stableDiffusionInstallFiles,
   load: async () => (await import('./stable-diffusion/pipeline.js')).loadStableDiffusionPipeline,
 };
 
@@ -76,6 +89,7 @@ const flux: PipelineDeclaration = {
     const c = fluxModelCapabilities(folder);
     return { defaults: { ...folder.defaults, variant: folder.variant, transformer: c.lora.target } };
   },
+  installFiles: fluxInstallFiles,
   load: async () => (await import('./flux/pipeline.js')).loadFluxPipeline,
 };
 

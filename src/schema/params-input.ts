@@ -6,8 +6,9 @@ type Meta = { graphql?: string; description?: string };
 
 /**
  * The input type of a zod object: one field per key, its GraphQL type from the zod type (or the
- * `graphql` meta: `ID`, `Float`, or the name of an enum in `refs`), required unless optional or
- * nullable, described by its zod description. Inputs are checked against the same object.
+ * `graphql` meta: `ID`, `Float`, or the name of an enum in `refs`; lists of scalars too),
+ * required unless optional or nullable, described by its zod description. Inputs are checked
+ * against the same object.
  */
 export function inputTypeFromZod(name: string, schema: z.ZodObject, refs: Record<string, unknown> = {}, description?: string) {
   return builder
@@ -18,7 +19,7 @@ export function inputTypeFromZod(name: string, schema: z.ZodObject, refs: Record
           Object.entries(schema.shape).map(([key, field]) => {
             const { base, meta, optional } = unwrap(field as z.ZodType);
             const named = meta.graphql && refs[meta.graphql];
-            const type = named ?? meta.graphql ?? scalarOf(key, base);
+            const type = named ?? meta.graphql ?? typeOf(key, base);
             // Pothos types each field from its declaration; these are built from data, so it cannot.
             return [key, t.field({ type: type as FieldType, required: !optional, ...(meta.description ? { description: meta.description } : {}) })];
           }),
@@ -37,6 +38,12 @@ function unwrap(schema: z.ZodType): { base: z.ZodType; meta: Meta; optional: boo
     meta = { ...(current.meta() as Meta | undefined), ...(current.description ? { description: current.description } : {}), ...meta };
   }
   return { base: current, meta, optional };
+}
+
+/** A scalar, or a list of them (`[String!]`). */
+function typeOf(key: string, schema: z.ZodType): FieldType | [FieldType] {
+  if (schema._zod.def.type !== 'array') return scalarOf(key, schema);
+  return [scalarOf(key, (schema._zod.def as unknown as { element: z.ZodType }).element)];
 }
 
 function scalarOf(key: string, schema: z.ZodType): FieldType {

@@ -1,5 +1,6 @@
 import type { JobWithMetadata, PgBoss } from 'pg-boss';
 import type { DataSource } from 'typeorm';
+import type { Config } from '../config.js';
 import type { Timing } from '../db/entities/job.js';
 import { type Model, ModelEntity } from '../db/entities/model.js';
 import { JobFailure } from '../errors.js';
@@ -21,6 +22,7 @@ export interface ModelDir {
 }
 
 export interface JobDeps {
+  config: Config;
   ds: DataSource;
   metrics: Metrics;
   boss: PgBoss;
@@ -113,6 +115,7 @@ async function execute(deps: JobDeps, slot: RunSlot, a: Attempt, stop: AbortCont
     metrics: deps.metrics,
     timing,
     storage: deps.storage,
+    config: deps.config,
     filesPrefix: attemptKey(a.job.id, a.lease),
     report(step, report) {
       const event = reporter.event(step, report);
