@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeBuiltinLora } from '../../../src/models/builtin-lora.js';
@@ -12,6 +13,7 @@ import { collect, follow, ok, wsClient } from '../../support/graphql.js';
 import { EVENTS, INSTALL, type InstallEvent, installAndWait, MODEL_INSTALL, modelState, workFolderLeft } from '../../support/installs.js';
 import { startTestKiln, type TestKiln } from '../../support/kiln.js';
 import { GENERATE, GENERATION, PROGRESS } from '../../support/operations.js';
+import { startS3Server, type TestS3Server } from '../../support/s3.js';
 import { buildSdFixture } from '../../support/sd-fixtures.js';
 
 const sha = (b: Uint8Array | string) => crypto.createHash('sha256').update(b).digest('hex');
@@ -224,5 +226,59 @@ describe('installing models from a hub repository or a URL', () => {
     expect(await refusal({ source: `${hub.filesUrl}/dl/x.safetensors` })).toMatchObject({ field: 'input.baseModelId' });
     expect(await refusal({ source: 'hf:kiln/lora', kind: 'LORA' })).toMatchObject({ field: 'input.baseModelId' });
     expect(await refusal({ source: 'hf:kiln/sd-tiny', files: ['../secrets'] })).toMatchObject({ field: 'input.files.0' });
+  });
+});
+
+describe('installing onto S3 storage', () => {
+  let hub: FakeHub;
+  let s3: TestS3Server;
+  let k: TestKiln;
+  let client: Client;
+  let bucket: S3Client;
+  const objects = async () => ((await bucket.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'models/' }))).Contents ?? []).map((o) => o.Key!).sort();
+
+  beforeAll(async () => {
+    hub = await FakeHub.start();
+    s3 = await startS3Server();
+    // The S3 driver takes credentials the usual way, from the AWS environment.
+    process.env.AWS_ACCESS_KEY_ID = s3.credentials.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = s3.credentials.secretAccessKey;
+    k = await startTestKiln({
+      KILN_HF_ENDPOINT: hub.url,
+      KILN_INSTALL_ALLOW_HTTP: 'true',
+      KILN_MIN_FREE_DISK_GB: '0',
+      KILN_S3_BUCKET: s3.bucket,
+      KILN_S3_ENDPOINT: s3.endpoint,
+      KILN_S3_REGION: s3.region,
+      KILN_S3_FORCE_PATH_STYLE: 'true',
+    });
+    client = wsClient(k.url);
+    bucket = new S3Client({ region: s3.region, endpoint: s3.endpoint, forcePathStyle: true, credentials: s3.credentials });
+  });
+  afterAll(async () => {
+    bucket?.destroy();
+    await client?.dispose();
+    await k?.stop();
+    await s3?.stop();
+    await hub?.stop();
+  });
+
+  it('streams the files into the bucket, and takes them out again when the same model is installed twice', async () => {
+    const model = buildSdFixture({ layout: 'optimum' });
+    hub.addRepo('kiln/sd-s3', model);
+    const { install } = await installAndWait(k, client, { source: 'hf:kiln/sd-s3' });
+    expect(install).toMatchObject({ status: 'COMPLETED', model: { pipeline: 'stable-diffusion-onnx' } });
+    const stored = await objects();
+    expect(stored.filter((o) => o.startsWith(`models/${install.model.id}/`))).toEqual(model.map((f) => `models/${install.model.id}/${f.path}`).sort());
+
+    const again = await installAndWait(k, client, { source: 'hf:kiln/sd-s3' });
+    expect(again.install).toMatchObject({ status: 'FAILED', error: { code: 'CONFLICT', message: `the same file(s) are already model "sd-s3" (${install.model.id})` } });
+    expect(await objects()).toEqual(stored);
+    const generation = await (async () => {
+      const { generate: g } = await ok(k.gql(GENERATE, { input: { prompt: 'a blue whale', modelId: install.model.id, steps: 1, seed: 1 } }));
+      await collect(client, PROGRESS, { id: g.id });
+      return (await ok(k.gql(GENERATION, { id: g.id }))).generation;
+    })();
+    expect(generation.status).toBe('COMPLETED');
   });
 });
