@@ -115,30 +115,67 @@ export async function downloadFile(d: Download, http: HttpOptions, events: Downl
   }
 }
 
+/** Writes gather this much: few large writes while the network outruns the disk. */
+const WRITE_BYTES = 1024 * 1024;
+/** What arrived is written within this long even when less came, so a cut transfer keeps it. */
+const WRITE_WITHIN_MS = 50;
+
 /**
- * Appends the body to the part file, hashing and counting it; returns the bytes written. Each
- * chunk is on disk before the next is read, so a transfer cut short leaves every byte it got
- * for the next attempt to resume from.
+ * Appends the body to the part file, hashing and counting it; returns the bytes written. Writes
+ * gather 1 MiB, and whatever arrived is written within 50 ms even when a transfer stalls: what
+ * was received is on disk when it is cut, and the next attempt resumes from the last byte
+ * received.
  */
 async function receive(d: Download, answer: Answer, hashes: Hashes, have: number, events: DownloadEvents): Promise<number> {
-  let written = 0;
+  let received = 0;
+  let unwritten: Buffer[] = [];
+  let unwrittenBytes = 0;
+  let writing: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let writeError: unknown;
   const file = await fs.open(d.part, have > 0 ? 'a' : 'w');
+  const flush = async () => {
+    clearTimeout(timer);
+    timer = undefined;
+    while (writing) await writing;
+    if (!unwritten.length) return;
+    const chunks = unwritten;
+    unwritten = [];
+    unwrittenBytes = 0;
+    writing = file.writev(chunks).then(() => void (writing = undefined));
+    await writing;
+  };
+  const flushSoon = () => {
+    timer ??= setTimeout(() => void flush().catch((err: unknown) => (writeError ??= err)), WRITE_WITHIN_MS);
+  };
+  let failure: unknown;
   try {
     for await (const chunk of Readable.fromWeb(answer.response.body as NodeReadableStream<Uint8Array>) as AsyncIterable<Buffer>) {
-      if (have + written + chunk.length > d.maxBytes) throw tooLarge(d, have + written + chunk.length);
-      await file.write(chunk);
-      written += chunk.length;
+      if (writeError) throw writeError;
+      if (have + received + chunk.length > d.maxBytes) throw tooLarge(d, have + received + chunk.length);
+      received += chunk.length;
       hashes.sha256.update(chunk);
       hashes.sha1?.update(chunk);
+      unwritten.push(chunk);
+      unwrittenBytes += chunk.length;
+      if (unwrittenBytes >= WRITE_BYTES) await flush();
+      else flushSoon();
       answer.alive();
       events.bytes(chunk.length);
     }
   } catch (err) {
-    throw answer.failure(err, `${d.label}: the transfer stopped at byte ${have + written}`);
-  } finally {
-    await file.close();
+    failure = err;
   }
-  return written;
+  try {
+    if (!writeError) await flush();
+  } catch (err) {
+    writeError ??= err;
+  }
+  await file.close();
+  failure ??= writeError;
+  if (failure === undefined) return received;
+  if ((failure as NodeJS.ErrnoException).code === 'ENOSPC') throw new JobFailure('DISK_FULL', `${d.label}: the disk of the install folder (KILN_INSTALL_DIR) is full`, false);
+  throw answer.failure(failure, `${d.label}: the transfer stopped at byte ${have + received}`);
 }
 
 interface Hashes {

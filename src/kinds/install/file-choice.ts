@@ -54,15 +54,18 @@ export function chooseFiles(paths: string[], kind: ModelKind, patterns: string[]
   return chosen.sort();
 }
 
+/** The first pipeline that claims the layout decides; a refusal stands only when none claims it. */
 function layoutFiles(paths: string[]): string[] {
+  let refusal: JobFailure | undefined;
   for (const pipeline of PIPELINES) {
     try {
       const files = pipeline.installFiles?.(paths);
       if (files) return files;
     } catch (err) {
-      if (err instanceof LayoutRefusal) throw new JobFailure('UNSUPPORTED_MODEL', `${pipeline.name}: ${err.message}`, false);
-      throw err;
+      if (!(err instanceof LayoutRefusal)) throw err;
+      refusal ??= new JobFailure('UNSUPPORTED_MODEL', `${pipeline.name}: ${err.message}`, false);
     }
   }
+  if (refusal) throw refusal;
   return anyLayoutFiles(paths);
 }

@@ -5,11 +5,13 @@ import { PART_FOLDERS } from './model-folder.js';
  * The files a Stable Diffusion model needs of a repository in one of its layouts (see
  * model-folder.ts): model_index.json (optimum) and its part folders, without the VAE encoder,
  * safety checker or feature extractor that exports often carry. Undefined for repositories in
- * other layouts (SDXL's second text encoder, FLUX.1's transformer).
+ * other layouts (FLUX.1's transformer); an SDXL export (a second text encoder beside the UNet)
+ * is refused, before its gigabytes are fetched, unless a pipeline of its own claims it.
  */
 export function stableDiffusionInstallFiles(paths: string[]): string[] | undefined {
   const has = (folder: string) => hasFolder(paths, folder);
-  if (!has('unet') || has('text_encoder_2') || has('transformer')) return undefined;
+  if (!has('unet') || has('transformer')) return undefined;
+  if (has('text_encoder_2')) throw new LayoutRefusal('this is a Stable Diffusion XL export (two text encoders), which the stable-diffusion-onnx pipeline does not run.');
   const index = paths.includes('model_index.json');
   if (!index && !(has('text_encoder') && has('vae_decoder'))) return undefined;
   if (!has('tokenizer')) throw new LayoutRefusal('The repository has no tokenizer/ folder; Kiln runs offline, so the CLIP tokenizer files must be in the model.');

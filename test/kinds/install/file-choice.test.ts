@@ -68,6 +68,12 @@ describe('choosing the files of a repository to install', () => {
     expect(() => chooseFiles([...parts, 'transformer.opt/fp16/model.onnx'], 'BASE', null)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_MODEL', message: expect.stringMatching(/no tokenizer or tokenizer_2 folder/) }));
   });
 
+  it('refuses, before downloading, a Stable Diffusion XL export, which no pipeline of Kiln runs', () => {
+    const sdxl = [...SD, 'text_encoder_2/model.onnx', 'tokenizer_2/vocab.json'];
+    expect(() => chooseFiles(sdxl, 'BASE', null)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_MODEL', message: expect.stringMatching(/Stable Diffusion XL export/) }));
+    expect(chooseFiles(sdxl, 'BASE', ['**/*.onnx', '!vae_encoder/**', '!safety_checker/**', '!unet/model_fp16.onnx'])).toContain('text_encoder_2/model.onnx');
+  });
+
   it('takes the built-in layout and the FLUX.1 Optimum layout by their folders', () => {
     expect(chooseFiles(['README.md', 'model_index.json', 'text_encoder.onnx', 'denoiser.onnx'], 'BASE', null)).toEqual(['denoiser.onnx', 'model_index.json', 'text_encoder.onnx']);
     const flux = chooseFiles(['model_index.json', 'transformer/model.onnx', 'transformer/config.json', 'text_encoder_2/model.onnx', 'vae_encoder/model.onnx', 'tokenizer_2/tokenizer.json'], 'BASE', null);

@@ -218,6 +218,32 @@ describe('installing models from a hub repository or a URL', () => {
     expect(await workFolderLeft(k, refused.id)).toBe(false);
   });
 
+  it('removes what an ended install left on the host, stored files never registered included, and keeps a running one\'s', async () => {
+    // What a worker killed between storing a model's files and registering it leaves, for a job now gone.
+    const gone = path.join(k.dataDir, 'installs', crypto.randomUUID());
+    const orphan = crypto.randomUUID();
+    await fs.mkdir(path.join(gone, 'stored'), { recursive: true });
+    await fs.writeFile(path.join(gone, 'stored', orphan), '');
+    await fs.mkdir(path.join(gone, 'files'), { recursive: true });
+    await fs.writeFile(path.join(gone, 'files', 'model.onnx.part'), 'partial');
+    await k.kiln.storage.put(`models/${orphan}/unet/model.onnx`, Buffer.from('stored, never registered'));
+    // And an install under way.
+    const model = buildSdFixture({ layout: 'ort-turbo', webnnNames: true });
+    hub.addRepo('kiln/under-way', model);
+    const unet = model.find((f) => f.path === 'unet/model_layernorm.onnx')!;
+    const held = hub.hold('kiln/under-way/unet/model_layernorm.onnx', Math.floor(sizeOf(unet.bytes) / 2));
+    const { installModel } = await ok(k.gql(INSTALL, { input: { source: 'hf:kiln/under-way' } }));
+    await held.reached;
+
+    for (let i = 0; i < 100 && (await fs.stat(gone).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await fs.stat(gone).then(() => true, () => false)).toBe(false);
+    expect(await k.kiln.storage.stat(`models/${orphan}/unet/model.onnx`)).toBeUndefined();
+    expect(await workFolderLeft(k, installModel.id)).toBe(true);
+    held.release();
+    await collect(client, EVENTS, { id: installModel.id });
+    expect((await ok(k.gql(MODEL_INSTALL, { id: installModel.id }))).modelInstall.status).toBe('COMPLETED');
+  });
+
   it('refuses inputs it can tell are wrong at submit, naming the field', async () => {
     const refusal = async (input: Record<string, unknown>) => (await k.gql(INSTALL, { input })).errors?.[0]?.extensions;
     expect(await refusal({ source: 'ftp://example.com/model.zip' })).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.source' });
