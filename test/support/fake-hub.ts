@@ -8,7 +8,8 @@
  *   entries at a time with a `Link: <…>; rel="next"` header, as the hub pages long trees;
  * - `GET /{repo}/resolve/{rev}/{path}` → small files directly (ETag: their blob id), LFS files
  *   as a 302 to a separate file host (another origin, as the hub's CDN is) with `X-Linked-Etag`;
- * - gated repositories answer 401 to everything without `Authorization: Bearer <token>`;
+ * - gated repositories answer 401 without `Authorization: Bearer <token>`: to everything (private
+ *   ones), or to file downloads only (public gated ones, which the hub lists to anyone);
  * - the file host serves byte ranges (206, and 416 past the end), and single files at
  *   `/dl/<name>` for URL installs; a transfer can be held part-way, then cut or let go on.
  *
@@ -26,6 +27,8 @@ export interface RepoFile {
 export interface RepoOptions {
   /** Answers 401 without this bearer token. */
   token?: string;
+  /** Only its files need the token (a gated public repository: the hub lists it to anyone). */
+  gatedFilesOnly?: boolean;
   /** sha256 values the tree lists instead of the real ones (a corrupted upload, a lying mirror). */
   listedSha256?: Record<string, string>;
 }
@@ -137,7 +140,7 @@ export class FakeHub {
     const file = resolve ? decodeURIComponent(resolve[3]!) : undefined;
     this.record('hub', req, file);
     if (!repo) return json(res, 401, { error: 'Repository not found' }, { 'x-error-code': 'RepoNotFound' });
-    if (repo.options.token && req.headers.authorization !== `Bearer ${repo.options.token}`) {
+    if (repo.options.token && req.headers.authorization !== `Bearer ${repo.options.token}` && (resolve || !repo.options.gatedFilesOnly)) {
       return json(res, 401, { error: 'Access to this repository is restricted' }, { 'x-error-code': 'GatedRepo' });
     }
     const revision = decodeURIComponent((api?.[3] ?? resolve?.[2])!);

@@ -19,6 +19,8 @@ export interface Download {
   maxBytes: number;
   /** A git blob id to check it against (the hub's small files, which have no sha256). */
   gitOid?: string | null;
+  /** Said after a 401 or 403 (what to do about a gated repository). */
+  refusedHint?: string;
 }
 
 export interface Downloaded {
@@ -86,7 +88,7 @@ export async function downloadFile(d: Download, http: HttpOptions, events: Downl
         hashes = await hashesOf(d, 0);
         continue;
       }
-      throw statusFailure(response.status, d.label);
+      throw statusFailure(response.status, d.label, response.status === 401 || response.status === 403 ? d.refusedHint : '');
     }
     if (response.status === 200 && have > 0) {
       have = await restart(d.part);

@@ -48,7 +48,15 @@ export async function fetchFromHub(ctx: TaskContext<InstallParams>, source: HubS
     if ((await fs.stat(final).catch(() => undefined))?.size === file.size) await fs.rename(final, part);
     for (let fresh = false; ; fresh = true) {
       const got = await downloadFile(
-        { url: hub.fileUrl(source.repo, commit, file.path, source.subfolder), part, label: file.path, size: file.size, maxBytes: ctx.config.uploads.maxUploadBytes, gitOid: file.gitOid },
+        {
+          url: hub.fileUrl(source.repo, commit, file.path, source.subfolder),
+          part,
+          label: `${source.repo}/${file.path}`,
+          size: file.size,
+          maxBytes: ctx.config.uploads.maxUploadBytes,
+          gitOid: file.gitOid,
+          refusedHint: hub.refusedHint,
+        },
         { ...hub.downloads, signal },
         { sized: (_, have) => progress.started(file.path, file.size, have), bytes: (n) => progress.bytes(file.path, n) },
       );

@@ -100,15 +100,17 @@ export class HubClient {
     }
   }
 
+  /** What a 401 or 403 from the hub means, given whether a token was sent. */
+  get refusedHint(): string {
+    return this.http.auth
+      ? ': the token in KILN_HF_TOKEN may not read it (a gated repository needs its terms accepted on the hub by the token\'s account)'
+      : ': it is gated or private, or does not exist; set KILN_HF_TOKEN to a token that may read it';
+  }
+
   private refusal(response: Response, repo: string, revision: string): JobFailure {
     const code = response.headers.get('x-error-code');
     const what = `hub repository ${repo}`;
-    if (response.status === 401 || response.status === 403) {
-      const hint = this.http.auth
-        ? ': the token in KILN_HF_TOKEN may not read it (a gated repository needs its terms accepted on the hub by the token\'s account)'
-        : ': it is gated or private, or does not exist; set KILN_HF_TOKEN to a token that may read it';
-      return statusFailure(response.status, what, hint);
-    }
+    if (response.status === 401 || response.status === 403) return statusFailure(response.status, what, this.refusedHint);
     if (response.status === 404) {
       const missing = code === 'RevisionNotFound' ? `has no revision ${revision}` : code === 'EntryNotFound' ? 'has no such folder' : 'does not exist';
       return new JobFailure('SOURCE_NOT_FOUND', `${what} ${missing} (HTTP 404)`, false);

@@ -162,6 +162,10 @@ describe('installing models from a hub repository or a URL', () => {
     const { install } = await installAndWait(k, client, { source: 'hf:kiln/gated' });
     expect(install).toMatchObject({ status: 'FAILED', error: { code: 'SOURCE_UNAUTHORIZED', retryable: false } });
     expect(install.error.message).toMatch(/HTTP 401: it is gated or private, or does not exist; set KILN_HF_TOKEN/);
+    hub.addRepo('kiln/gated-files', buildSdFixture({ layout: 'optimum', fixedBatch: 3 }), { token: 'hf_gated_only', gatedFilesOnly: true });
+    const files = await installAndWait(k, client, { source: 'hf:kiln/gated-files' });
+    expect(files.install).toMatchObject({ status: 'FAILED', error: { code: 'SOURCE_UNAUTHORIZED', retryable: false } });
+    expect(files.install.error.message).toMatch(/^kiln\/gated-files\/.* answered HTTP 401: it is gated or private, or does not exist; set KILN_HF_TOKEN/);
   });
 
   it('cancels mid-download: the transfer stops and what it wrote is removed', async () => {
