@@ -217,9 +217,11 @@ async function restart(part: string): Promise<0> {
   return 0;
 }
 
+/** What the server said of the file last time; undefined when it said nothing that tells versions apart. */
 async function readValidators(part: string): Promise<Validators | undefined> {
   try {
-    return JSON.parse(await fs.readFile(validatorsFile(part), 'utf8')) as Validators;
+    const v = JSON.parse(await fs.readFile(validatorsFile(part), 'utf8')) as Validators;
+    return v.etag || v.lastModified ? v : undefined;
   } catch {
     return undefined;
   }

@@ -4,7 +4,7 @@ import { JobFailure } from '../../errors.js';
 import type { TaskContext } from '../../jobs/kind.js';
 import { checkRoom } from './disk-room.js';
 import { downloadFile } from './download-file.js';
-import { type Fetched, inParallel } from './fetched.js';
+import type { Fetched } from './fetched.js';
 import { chooseFiles } from './file-choice.js';
 import { HubClient, type HubFile } from './hub-client.js';
 import type { InstallParams } from './params.js';
@@ -88,4 +88,30 @@ async function bytesOnDisk(dir: string, files: HubFile[]): Promise<number> {
     n += Math.min(size, f.size);
   }
   return n;
+}
+
+/**
+ * Runs `fn` on each item, `limit` at a time. The first failure stops the others (through the
+ * signal they are given) and is thrown once every one has stopped, so nothing still writes when
+ * the caller cleans up.
+ */
+export async function inParallel<T>(items: T[], limit: number, signal: AbortSignal, fn: (item: T, signal: AbortSignal) => Promise<void>): Promise<void> {
+  const stop = new AbortController();
+  const either = AbortSignal.any([signal, stop.signal]);
+  let next = 0;
+  let failure: { err: unknown } | undefined;
+  const lane = async () => {
+    while (next < items.length && !either.aborted) {
+      const item = items[next++]!;
+      try {
+        await fn(item, either);
+      } catch (err) {
+        failure ??= { err };
+        stop.abort(err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  if (signal.aborted) throw signal.reason;
+  if (failure) throw failure.err;
 }

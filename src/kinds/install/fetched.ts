@@ -23,29 +23,3 @@ export async function asLora(fetched: Fetched, dir: string): Promise<Fetched> {
   await fs.link(path.join(fetched.dir, file), target).catch(() => fs.copyFile(path.join(fetched.dir, file), target));
   return { dir, paths: [LORA_FILE], hashes: new Map([[LORA_FILE, fetched.hashes.get(file)!]]) };
 }
-
-/**
- * Runs `fn` on each item, `limit` at a time. The first failure stops the others (through the
- * signal they are given) and is thrown once every one has stopped, so nothing still writes when
- * the caller cleans up.
- */
-export async function inParallel<T>(items: T[], limit: number, signal: AbortSignal, fn: (item: T, signal: AbortSignal) => Promise<void>): Promise<void> {
-  const stop = new AbortController();
-  const either = AbortSignal.any([signal, stop.signal]);
-  let next = 0;
-  let failure: { err: unknown } | undefined;
-  const lane = async () => {
-    while (next < items.length && !either.aborted) {
-      const item = items[next++]!;
-      try {
-        await fn(item, either);
-      } catch (err) {
-        failure ??= { err };
-        stop.abort(err);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  if (signal.aborted) throw signal.reason;
-  if (failure) throw failure.err;
-}

@@ -15,8 +15,6 @@ export interface Answer {
   response: Response;
   /** The headers of the first answer: the hub's own, before it sends the client on to its file host. */
   first: Headers;
-  /** Aborted when the transfer must stop: the caller's signal, or silence past the timeout. */
-  signal: AbortSignal;
   /** Restarts the silence timer; call it as bytes arrive. */
   alive(): void;
   /** Stops the timer once the body is read or dropped. */
@@ -67,7 +65,7 @@ export async function httpGet(url: URL, headers: Record<string, string>, opts: H
       const location = response.headers.get('location');
       if (response.status < 300 || response.status > 399 || !location) {
         alive();
-        return { response, first, signal, alive, done, failure };
+        return { response, first, alive, done, failure };
       }
       await response.body?.cancel();
       if (hop === MAX_REDIRECTS) throw new JobFailure('DOWNLOAD_FAILED', `${shown(url)}: more than ${MAX_REDIRECTS} redirects`, false);
