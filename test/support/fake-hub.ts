@@ -62,6 +62,9 @@ const gitOid = (b: Buffer) => crypto.createHash('sha1').update(`blob ${b.length}
 
 export class FakeHub {
   readonly served: Served[] = [];
+  /** The most file transfers (from either host) that were open at once. */
+  peakTransfers = 0;
+  private openTransfers = 0;
   private repos = new Map<string, { commit: string; files: Map<string, Buffer>; options: RepoOptions }>();
   private blobs = new Map<string, Blob>();
   private singles = new Map<string, Buffer>();
@@ -173,7 +176,13 @@ export class FakeHub {
       res.writeHead(302, { location, 'x-linked-etag': `"${sha256(bytes)}"`, 'x-linked-size': String(bytes.length), ...commitHeader });
       return res.end();
     }
+    this.transfer(res);
     sendRange(req, res, bytes, { etag: `"${gitOid(bytes)}"`, ...commitHeader }, undefined);
+  }
+
+  private transfer(res: http.ServerResponse) {
+    this.peakTransfers = Math.max(this.peakTransfers, ++this.openTransfers);
+    res.once('close', () => this.openTransfers--);
   }
 
   private serveFile(req: http.IncomingMessage, res: http.ServerResponse) {
@@ -189,6 +198,7 @@ export class FakeHub {
     }
     const interruption = this.interruptions.get(name);
     if (interruption) this.interruptions.delete(name);
+    this.transfer(res);
     sendRange(req, res, bytes, { etag: `"${sha256(bytes).slice(0, 32)}"`, 'last-modified': new Date(0).toUTCString() }, interruption);
   }
 }

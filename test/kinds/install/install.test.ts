@@ -103,6 +103,34 @@ describe('installing models from a hub repository or a URL', () => {
     expect(hub.served.some((s) => s.path.includes('transformer.opt%2Fbf16') || s.path.includes('transformer.opt/bf16'))).toBe(false);
   });
 
+  it('downloads KILN_INSTALL_PARALLEL files at once, no more', async () => {
+    const graphs = Array.from({ length: 7 }, (_, i) => ({ path: `onnx/part${i}.onnx`, bytes: crypto.randomBytes(4000) }));
+    hub.addRepo('kiln/many-files', graphs);
+    const holds = graphs.map((g) => hub.hold(`kiln/many-files/${g.path}`, 1000));
+    hub.peakTransfers = 0;
+    const { installModel } = await ok(k.gql(INSTALL, { input: { source: 'hf:kiln/many-files' } }));
+    const ended = collect(client, EVENTS, { id: installModel.id });
+    await Promise.all(holds.slice(0, 4).map((h) => h.reached));
+    expect(hub.peakTransfers).toBe(4);
+    holds.forEach((h) => h.release());
+    await ended;
+    expect(hub.peakTransfers).toBe(4);
+    // Random bytes are no ONNX graphs: intake says so once they are all in.
+    expect((await ok(k.gql(MODEL_INSTALL, { id: installModel.id }))).modelInstall.error).toMatchObject({ code: 'INVALID_MODEL' });
+  });
+
+  it("installs a LoRA adapter from a hub repository's subfolder", async () => {
+    hub.addRepo('kiln/loras', [
+      { path: 'README.md', bytes: 'two styles' },
+      { path: 'cool/pytorch_lora_weights.safetensors', bytes: makeBuiltinLora({ seed: 11 }) },
+      { path: 'cool/preview.png', bytes: crypto.randomBytes(100) },
+      { path: 'hot/pytorch_lora_weights.safetensors', bytes: makeBuiltinLora({ seed: 12 }) },
+    ]);
+    const { install } = await installAndWait(k, client, { source: 'hf:kiln/loras:cool', baseModelId: builtinId });
+    expect(install).toMatchObject({ status: 'COMPLETED', name: 'loras/cool', modelKind: 'LORA', model: { kind: 'LORA', pipeline: 'builtin' } });
+    expect(install.model.files).toEqual([expect.objectContaining({ path: 'adapter.safetensors', sha256: sha(makeBuiltinLora({ seed: 11 })) })]);
+  });
+
   it('resumes a transfer cut half-way from the byte it reached, in the next attempt', async () => {
     const model = buildSdFixture({ layout: 'ort-turbo' });
     hub.addRepo('kiln/sd-turbo-tiny', model);
