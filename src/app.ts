@@ -131,6 +131,9 @@ export async function startKiln(config: Config, log: Logger, options: StartOptio
         () => pruneWorkers(ds),
         () => moveLegacyJobs(ds, boss, kinds, policyOf, log),
         () => pruneDeliveries(ds, config.webhooks.logRetentionDays),
+        // What the attempts of the kinds this worker runs left on its host.
+        ...(config.role === 'api' ? [] : kinds.filter((k) => k.housekeeping && (config.worker.kinds ?? [k.name]).includes(k.name)))
+          .map((k) => () => k.housekeeping!({ ds, storage, config, log: log.child({ kind: k.name }) })),
       ],
     });
     await reconciler.start();

@@ -135,6 +135,18 @@ const envSchema = z.object({
   KILN_WEBHOOK_SECRET_OVERLAP_H: z.coerce.number().min(0).max(30 * 24).default(24),
   /** Finished deliveries (and their attempts) are kept this many days. */
   KILN_WEBHOOK_LOG_DAYS: int(1, 3650).default(7),
+  /** The Hugging Face hub installs list and download from: a mirror or an air-gapped proxy of it. */
+  KILN_HF_ENDPOINT: z.string().url().default('https://huggingface.co'),
+  /** Sent to the hub (never elsewhere) for gated and private repos; any value is taken, so none is ever echoed. */
+  KILN_HF_TOKEN: z.string().optional(),
+  /** Where workers keep installs' downloads while they run, so that a retry resumes them. */
+  KILN_INSTALL_DIR: z.string().min(1).optional(),
+  /** An install's request that sends nothing for this long (no headers, or no bytes) fails. */
+  KILN_INSTALL_TIMEOUT_S: int(1, 3600).default(60),
+  /** Files of one install downloaded at once. */
+  KILN_INSTALL_PARALLEL: int(1, 32).default(4),
+  /** Let installs fetch plain http:// URLs (a mirror inside a private network); https:// only by default. */
+  KILN_INSTALL_ALLOW_HTTP: bool.default(false),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -201,6 +213,15 @@ export interface Config {
   /** External LoRA trainers installed on this host: each one's command line as words. */
   trainers: { aiToolkit: string[] | undefined; sdScripts: string[] | undefined };
   webhooks: WebhookSettings;
+  install: {
+    /** Work folders of installs under way on this host, one per job. */
+    dir: string;
+    hubEndpoint: string;
+    hubToken: string | undefined;
+    requestTimeoutMs: number;
+    parallelFiles: number;
+    allowHttp: boolean;
+  };
 }
 
 export interface WebhookSettings {
@@ -228,7 +249,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0]);
-    throw new ConfigError(`Invalid setting ${name}=${JSON.stringify(env[name])}: ${issue.message}`);
+    // Secrets are named, never shown.
+    const shown = /SECRET|TOKEN|KEYS/.test(name) ? '(hidden)' : JSON.stringify(env[name]);
+    throw new ConfigError(`Invalid setting ${name}=${shown}: ${issue.message}`);
   }
   const e = parsed.data;
   const dataDir = path.resolve(e.KILN_DATA_DIR);
@@ -322,6 +345,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
       pollMs: e.KILN_WEBHOOK_POLL_MS,
       secretOverlapSeconds: Math.round(e.KILN_WEBHOOK_SECRET_OVERLAP_H * 3600),
       logRetentionDays: e.KILN_WEBHOOK_LOG_DAYS,
+    },
+    install: {
+      dir: path.resolve(e.KILN_INSTALL_DIR ?? path.join(dataDir, 'installs')),
+      hubEndpoint: e.KILN_HF_ENDPOINT.replace(/\/+$/, ''),
+      hubToken: e.KILN_HF_TOKEN?.trim() || undefined,
+      requestTimeoutMs: e.KILN_INSTALL_TIMEOUT_S * 1000,
+      parallelFiles: e.KILN_INSTALL_PARALLEL,
+      allowHttp: e.KILN_INSTALL_ALLOW_HTTP,
     },
   };
 }

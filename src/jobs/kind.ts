@@ -1,5 +1,6 @@
-import type { EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { z } from 'zod';
+import type { Config } from '../config.js';
 import type { Job, Timing } from '../db/entities/job.js';
 import type { JobOutput } from '../db/entities/job-output.js';
 import type { Model } from '../db/entities/model.js';
@@ -44,6 +45,19 @@ export interface KindDefinition<P extends Record<string, unknown> = any> {
   task(): Promise<{ run(ctx: TaskContext<P>): Promise<TaskResult> }>;
   /** Its GraphQL types and operations; loaded by the API's schema. Without them its jobs are GenericJob. */
   graphql?(): Promise<unknown>;
+  /**
+   * Removes what its attempts left on this host that no later attempt will use (the partial
+   * downloads of jobs that ended); each worker process runs it with the reconciler.
+   */
+  housekeeping?(host: KindHost): Promise<void>;
+}
+
+/** What a kind's housekeeping works with on a worker's host. */
+export interface KindHost {
+  ds: DataSource;
+  storage: Storage;
+  config: Config;
+  log: Logger;
 }
 
 /** Where a step puts overall progress: a point, or a range its units (denoising steps, frames) cross. */
@@ -85,6 +99,8 @@ export interface TaskContext<P> {
   /** Filled by the task as it goes; stored with the outcome. */
   timing: Timing;
   storage: Storage;
+  /** The process's settings, for kinds with settings of their own (an install's hub and token). */
+  config: Config;
   /** Where this attempt's files go; what is there is removed if the attempt does not complete. */
   filesPrefix: string;
   /**
@@ -108,6 +124,8 @@ export interface StepReport {
   /** Units of a ranged step done so far (1..stepCount). */
   stepIndex?: number;
   stepCount?: number;
+  /** How far through the ranged step (0..1) when its units are unequal (files of different sizes); by default stepIndex / stepCount. */
+  fraction?: number;
   /** Seconds to COMPLETED; by default worked out from the rate of the ranged step's units. */
   etaSeconds?: number;
   /** A small image (data URL) of the current state. */

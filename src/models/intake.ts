@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline as pipe } from 'node:stream/promises';
-import { type DataSource, IsNull } from 'typeorm';
+import { type DataSource, type EntityManager, IsNull } from 'typeorm';
 import { type Model, ModelEntity, type ModelFile, type ModelKind } from '../db/entities/model.js';
 import { badInput, KilnError } from '../errors.js';
 import { CatalogError, PIPELINES } from '../pipelines/catalog.js';
@@ -36,11 +36,16 @@ const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
  * `unet/model.onnx`, and `transformer.opt/fp16/model.onnx` for the BFL layout).
  */
 export function checkModelPath(p: string, field: string): string {
-  const parts = p.split('/');
-  if (parts.length > 3 || !parts.every((s) => SEGMENT.test(s) && !/^\.+$/.test(s))) {
-    throw badInput(field, 'must be a file name under at most two folders, of letters, digits, ".", "_" and "-" (e.g. unet/model.onnx)');
-  }
+  if (!isModelPath(p)) throw badInput(field, `must be ${MODEL_PATH}`);
   return p;
+}
+
+/** What a model file's path must be, in words. */
+export const MODEL_PATH = 'a file name under at most two folders, of letters, digits, ".", "_" and "-" (e.g. unet/model.onnx)';
+
+export function isModelPath(p: string): boolean {
+  const parts = p.split('/');
+  return parts.length <= 3 && parts.every((s) => SEGMENT.test(s) && !/^\.+$/.test(s));
 }
 
 /** The base model a LoRA names, which decides its pipeline. */
@@ -74,25 +79,45 @@ export interface ExaminedModel {
 }
 
 /**
- * Checks a model's files (in `dir`, on this machine) before Kiln accepts them, hashes each, and
- * works out the model's pipeline and defaults. A LoRA adapter is matched against its base
- * model's graphs (fetched from `storage`, graph files only) and refused unless it applies to
- * them. Throws a BAD_USER_INPUT error (ModelFileError) saying what is wrong.
+/**
+ * A LoRA's base model, as intake reads its graphs: from its folder on this machine (a worker's
+ * model cache), or from storage (graph files only).
  */
-export async function examineModel(dir: string, paths: string[], input: ModelInput, base: Model | undefined, storage: Storage): Promise<ExaminedModel> {
+export type BaseModelFiles = { model: Model; dir: string } | { model: Model; storage: Storage };
+
+/**
+ * Checks a model's files (in `dir`, on this machine) before Kiln accepts them, hashes each (but
+ * those whose hash the caller already took as it wrote them, in `hashes`), and works out the
+ * model's pipeline and defaults. A LoRA adapter is matched against its base model's graphs and
+ * refused unless it applies to them. Throws a BAD_USER_INPUT error (ModelFileError) saying what
+ * is wrong.
+ */
+export async function examineModel(
+  dir: string,
+  paths: string[],
+  input: ModelInput,
+  base: BaseModelFiles | undefined,
+  hashes: ReadonlyMap<string, string> = new Map(),
+): Promise<ExaminedModel> {
   for (const p of paths) await checkFile(dir, p);
   const files: ModelFile[] = [];
-  for (const p of [...paths].sort()) files.push({ path: p, sizeBytes: (await fs.stat(path.join(dir, p))).size, sha256: await sha256Of(path.join(dir, p)) });
+  for (const p of [...paths].sort()) {
+    files.push({ path: p, sizeBytes: (await fs.stat(path.join(dir, p))).size, sha256: hashes.get(p) ?? (await sha256Of(path.join(dir, p))) });
+  }
   if (input.kind === 'LORA') {
     if (paths.length !== 1 || !paths[0]!.endsWith('.safetensors')) throw new ModelFileError('A LoRA adapter is one .safetensors file.');
     const adapter = await readLoraAdapter(path.join(dir, paths[0]!));
     if (adapter.modules.length === 0) throw new ModelFileError('The file holds no LoRA modules.');
-    const targets = pipelineLoraGraphs[base!.pipeline]!;
-    const graphFiles = base!.files.map((f) => f.path).filter((p) => targets.some((t) => t.files.includes(p)));
-    const fit = await withLocalCopy(storage, base!.storageKey, graphFiles, (baseDir) => checkLoraFits(adapter, targets, baseDir));
+    const { model } = base!;
+    const targets = pipelineLoraGraphs[model.pipeline]!;
+    const graphFiles = model.files.map((f) => f.path).filter((p) => targets.some((t) => t.files.includes(p)));
+    const fit =
+      'dir' in base!
+        ? await checkLoraFits(adapter, targets, base.dir)
+        : await withLocalCopy(base!.storage, model.storageKey, graphFiles, (baseDir) => checkLoraFits(adapter, targets, baseDir));
     const baseFamily = loraBaseFamily(adapter.metadata);
     // The family its metadata names is kept with it, for clients to show and match.
-    return { pipeline: base!.pipeline, defaults: baseFamily ? { baseFamily: baseFamily.family } : {}, files, lora: { baseFamily, modules: fit.modules, matched: fit.matched } };
+    return { pipeline: model.pipeline, defaults: baseFamily ? { baseFamily: baseFamily.family } : {}, files, lora: { baseFamily, modules: fit.modules, matched: fit.matched } };
   }
   const index = await readJson(dir, 'model_index.json');
   // The first pipeline whose layout the folder is in; the last one's refusal says what is missing.
@@ -157,20 +182,26 @@ export async function withLocalCopy<T>(storage: Storage, prefix: string, paths: 
 }
 
 /**
- * Records a model whose checked files are in storage under `models/<id>`. The same bytes are
- * kept once: a second copy is a CONFLICT that names the model already holding them.
+ * Records a model whose checked files are in storage under `models/<id>`, with `em` (the data
+ * source's manager, or a transaction's). The same bytes are kept once: a second copy is a
+ * CONFLICT that names the model already holding them.
  */
 export async function registerModel(
-  ds: DataSource,
+  em: EntityManager,
   id: string,
   input: ModelInput,
   examined: ExaminedModel,
 ): Promise<Model> {
   const sha256 = examined.files.length === 1 && input.kind === 'LORA' ? examined.files[0]!.sha256 : folderSha256(examined.files);
-  const existing = await ds.manager.findOneBy(ModelEntity, { sha256, deletedAt: IsNull() });
+  const existing = await em.findOneBy(ModelEntity, { sha256, deletedAt: IsNull() });
   if (existing) throw duplicate(existing);
-  try {
-    await ds.manager.insert(ModelEntity, {
+  // Two models of the same bytes at once: the unique index decides. DO NOTHING leaves the loser's
+  // transaction usable, to find the winner and say so.
+  const inserted = await em
+    .createQueryBuilder()
+    .insert()
+    .into(ModelEntity)
+    .values({
       id,
       name: input.name,
       kind: input.kind,
@@ -182,14 +213,16 @@ export async function registerModel(
       sizeBytes: examined.files.reduce((n, f) => n + f.sizeBytes, 0),
       sha256,
       defaults: examined.defaults,
-    });
-  } catch (err) {
-    // Two uploads of the same bytes at once: the unique index decides, this one lost.
-    const winner = await ds.manager.findOneBy(ModelEntity, { sha256, deletedAt: IsNull() });
-    if (winner && winner.id !== id) throw duplicate(winner);
-    throw err;
+    } as never)
+    .orIgnore()
+    .returning('id')
+    .execute();
+  if (!(inserted.raw as unknown[]).length) {
+    const winner = await em.findOneBy(ModelEntity, { sha256, deletedAt: IsNull() });
+    if (winner) throw duplicate(winner);
+    throw new Error(`model ${id} was not recorded`);
   }
-  return ds.manager.findOneByOrFail(ModelEntity, { id });
+  return em.findOneByOrFail(ModelEntity, { id });
 }
 
 const duplicate = (m: Model) => new KilnError('CONFLICT', `the same file(s) are already model "${m.name}" (${m.id})`, { modelId: m.id });

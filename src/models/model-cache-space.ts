@@ -145,7 +145,7 @@ async function evict(layout: CacheLayout, sha256: string, staleMs: number): Prom
   }
 }
 
-function formatBytes(n: number): string {
+export function formatBytes(n: number): string {
   const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
   while (Math.abs(n) >= 1024 && i < units.length - 1) {

@@ -34,8 +34,8 @@ export async function uploadModelFile(deps: UploadDeps, input: ModelInput, file:
   const prefix = modelKey(id);
   try {
     await deps.storage.put(`${prefix}/${LORA_FILE}`, readableOf(file.stream()));
-    const examined = await withLocalCopy(deps.storage, prefix, [LORA_FILE], (dir) => examineModel(dir, [LORA_FILE], input, base, deps.storage));
-    return await registerModel(deps.ds, id, input, examined);
+    const examined = await withLocalCopy(deps.storage, prefix, [LORA_FILE], (dir) => examineModel(dir, [LORA_FILE], input, base && { model: base, storage: deps.storage }));
+    return await registerModel(deps.ds.manager, id, input, examined);
   } catch (err) {
     await deps.storage.deletePrefix(prefix).catch((e) => deps.log.warn({ err: e, prefix }, 'could not remove a refused upload'));
     throw err;
@@ -110,8 +110,8 @@ export async function completeModelUpload(deps: UploadDeps, id: string): Promise
   try {
     const base = await baseModelFor(deps.ds, upload, 'upload');
     const paths = upload.files.map((f) => f.path);
-    const examined = await withLocalCopy(deps.storage, prefix, paths, (dir) => examineModel(dir, paths, upload, base, deps.storage));
-    return await registerModel(deps.ds, id, upload, examined);
+    const examined = await withLocalCopy(deps.storage, prefix, paths, (dir) => examineModel(dir, paths, upload, base && { model: base, storage: deps.storage }));
+    return await registerModel(deps.ds.manager, id, upload, examined);
   } catch (err) {
     await deps.ds.manager.update(ModelUploadEntity, { id }, { status: 'REFUSED' });
     await deps.storage.deletePrefix(prefix).catch((e) => deps.log.warn({ err: e, prefix }, 'could not remove a refused upload'));

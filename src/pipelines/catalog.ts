@@ -2,9 +2,12 @@ import { BUILTIN_DEFAULTS, BUILTIN_FILES } from './builtin/model-files.js';
 import { type Capabilities, imageCapabilities, type ModelDefaults, type Modality } from './capabilities.js';
 import type { LoadedPipeline, LoadOptions } from './pipeline.js';
 import { FLUX_GUIDANCE, FLUX_PIPELINE, FLUX_SIDE, FLUX_STEPS } from './flux/capabilities.js';
+import { fluxInstallFiles } from './flux/install-files.js';
 import { inspectFluxFolder, looksLikeFluxFolder } from './flux/model-folder.js';
+import { stableDiffusionInstallFiles } from './stable-diffusion/install-files.js';
 import { inspectStableDiffusionFolder } from './stable-diffusion/model-folder.js';
 import { STABLE_DIFFUSION_XL_PIPELINE } from './stable-diffusion-xl/declaration.js';
+import { stableDiffusionXLInstallFiles } from './stable-diffusion-xl/install-files.js';
 import { inspectStableDiffusionXLFolder, isStableDiffusionXLFolder } from './stable-diffusion-xl/model-folder.js';
 import { SCHEDULER_NAMES } from './stable-diffusion/schedulers/scheduler-config.js';
 
@@ -27,6 +30,12 @@ export interface PipelineDeclaration {
    * when it is not. A folder in its layout but broken is refused with a KilnError saying why.
    */
   recognise(dir: string, paths: string[], index: Record<string, unknown> | undefined): Promise<{ defaults: ModelDefaults } | undefined>;
+  /**
+   * The files a model of it needs of a repository whose files (paths from its root) are in one of
+   * its layouts: what an install downloads unless told otherwise (see install-files.ts).
+   * Undefined when they are in none; a LayoutRefusal when they are in one it cannot run.
+   */
+  installFiles?(paths: string[]): string[] | undefined;
   load(): Promise<PipelineLoader>;
 }
 
@@ -40,6 +49,10 @@ const builtin: PipelineDeclaration = {
     if (missing.length) throw new CatalogError(`A built-in-pipeline model needs ${missing.join(' and ')}.`);
     return { defaults: {} };
   },
+  installFiles: (paths) => {
+    const files = Object.values(BUILTIN_FILES);
+    return files.every((f) => paths.includes(f)) ? files : undefined;
+  },
   load: async () => (await import('./builtin/pipeline.js')).loadBuiltinPipeline,
 };
 
@@ -50,6 +63,7 @@ const stableDiffusion: PipelineDeclaration = {
   async recognise(dir) {
     return { defaults: { ...(await inspectStableDiffusionFolder(dir)).defaults } };
   },
+  installFiles: stableDiffusionInstallFiles,
   load: async () => (await import('./stable-diffusion/pipeline.js')).loadStableDiffusionPipeline,
 };
 
@@ -72,6 +86,7 @@ const flux: PipelineDeclaration = {
     if (!folder.tokenizers) throw new CatalogError('This FLUX.1 folder has no text encoders and tokenizers: it runs from prompt embeddings only (npm run generate), not from prompts.');
     return { defaults: { ...folder.defaults, variant: folder.variant } };
   },
+  installFiles: fluxInstallFiles,
   load: async () => (await import('./flux/pipeline.js')).loadFluxPipeline,
 };
 
@@ -95,6 +110,7 @@ const stableDiffusionXL: PipelineDeclaration = {
     if (!folder.textEncoders) throw new CatalogError('This SDXL folder has no text encoders and tokenizers: it runs from prompt embeddings only (npm run generate), not from prompts.');
     return { defaults: { ...folder.defaults, sizeMultiple: folder.sizeMultiple } };
   },
+  installFiles: stableDiffusionXLInstallFiles,
   load: async () => (await import('./stable-diffusion-xl/pipeline.js')).loadStableDiffusionXLPipeline,
 };
 

@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { JobWithMetadata, PgBoss } from 'pg-boss';
 import type { DataSource } from 'typeorm';
+import type { Config } from '../config.js';
 import type { Timing } from '../db/entities/job.js';
 import { type Model, ModelEntity } from '../db/entities/model.js';
 import { isDatabaseUnavailable } from '../db/outage.js';
@@ -25,6 +26,7 @@ export interface ModelDir {
 }
 
 export interface JobDeps {
+  config: Config;
   ds: DataSource;
   metrics: Metrics;
   boss: PgBoss;
@@ -143,6 +145,7 @@ async function execute(deps: JobDeps, slot: RunSlot, a: Attempt, stop: AbortCont
     metrics: deps.metrics,
     timing,
     storage: deps.storage,
+    config: deps.config,
     filesPrefix: attemptKey(a.job.id, a.lease),
     report: (step, report) => writer.push(reporter.event(step, report)),
     reported: () => writer.written(),

@@ -19,6 +19,7 @@ export async function startWorker(shared: Shared) {
   await modelCache.start();
   const worker = new Worker(
     {
+      config,
       ds,
       boss,
       storage,

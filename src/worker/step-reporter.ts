@@ -28,7 +28,7 @@ export class StepReporter {
         this.rangeStep = step;
         this.rangeStart = this.lastAt;
       }
-      const done = r.stepIndex !== undefined && r.stepCount ? Math.min(1, r.stepIndex / r.stepCount) : 0;
+      const done = Math.min(1, r.fraction ?? (r.stepIndex !== undefined && r.stepCount ? r.stepIndex / r.stepCount : 0));
       progress = place[0] + (place[1] - place[0]) * done;
       if (eta === null && r.stepIndex && r.stepCount) {
         const perUnit = (now - this.rangeStart!) / r.stepIndex / 1000;

@@ -26,10 +26,10 @@ describe('which worker takes which job', () => {
     const sdOnly = await worker({ KILN_WORKER_PIPELINES: 'stable-diffusion-onnx' });
     try {
       const { workers } = await ok(api.gql(WORKERS));
-      expect(workers).toEqual([expect.objectContaining({ kinds: ['image'], queues: ['image.stable-diffusion-onnx'], providers: ['cpu'], currentJobs: [] })]);
+      expect(workers).toEqual([expect.objectContaining({ kinds: ['image', 'install'], queues: ['image.stable-diffusion-onnx', 'install'], providers: ['cpu'], currentJobs: [] })]);
       const { queueStats } = await ok(api.gql(BLOCKED));
       expect(queueStats.blocked).toHaveLength(1);
-      expect(queueStats.blocked[0].reason).toMatch(/none of the 1 running worker\(s\) takes image\.builtin jobs \(they take image\.stable-diffusion-onnx\)/);
+      expect(queueStats.blocked[0].reason).toMatch(/none of the 1 running worker\(s\) takes image\.builtin jobs \(they take image\.stable-diffusion-onnx, install\)/);
       const health = (await (await fetch(`${api.url}/health`)).json()) as { checks: { queue: { status: string; message: string } } };
       expect(health.checks.queue).toMatchObject({ status: 'degraded', message: expect.stringContaining('1 image.builtin job(s) wait') });
       expect((await ok(api.gql(GENERATION, { id: generate.id }))).generation.status).toBe('PENDING');
@@ -43,8 +43,8 @@ describe('which worker takes which job', () => {
     try {
       await expect.poll(async () => (await ok(api.gql(GENERATION, { id: generate.id }))).generation.status, { timeout: 30_000 }).toBe('COMPLETED');
       const { workers } = await ok(api.gql(WORKERS));
-      // Every image pipeline runs on the CPU: it takes every image queue.
-      expect(workers[0].queues).toEqual([...imageKind.queues]);
+      // Every image pipeline runs on the CPU: it takes every image queue, and installs.
+      expect(workers[0].queues).toEqual([...imageKind.queues, 'install']);
       await expect.poll(async () => (await ok(api.gql(WORKERS))).workers[0].modelsLoaded, { timeout: 15_000 }).toEqual([{ name: 'kiln-builtin' }]);
       expect((await ok(api.gql(BLOCKED))).queueStats).toEqual({ pending: 0, blocked: [] });
     } finally {

@@ -102,10 +102,11 @@ const DEFAULTS: Record<FluxVariant, FluxDefaults> = {
   dev: { steps: 28, guidanceScale: 3.5, width: 1024, height: 1024 },
 };
 /** Transformer precisions in the order Kiln prefers them, of those onnxruntime can run. */
-const PRECISION_ORDER = ['fp16', 'fp32'];
+export const PRECISION_ORDER = ['fp16', 'fp32'];
 
-const OPTIMUM_PARTS = ['text_encoder', 'text_encoder_2', 'transformer', 'vae_decoder', 'tokenizer', 'tokenizer_2', 'scheduler'];
-const BFL_PARTS = ['clip.opt', 't5.opt', 'transformer.opt', 'vae.opt', 'tokenizer', 'tokenizer_2'];
+/** The part folders of each layout. */
+export const OPTIMUM_PARTS = ['text_encoder', 'text_encoder_2', 'transformer', 'vae_decoder', 'tokenizer', 'tokenizer_2', 'scheduler'];
+export const BFL_PARTS = ['clip.opt', 't5.opt', 'transformer.opt', 'vae.opt', 'tokenizer', 'tokenizer_2'];
 
 type Json = Record<string, unknown>;
 

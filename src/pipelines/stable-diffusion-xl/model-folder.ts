@@ -72,7 +72,7 @@ const PIPELINE_CLASSES = ['StableDiffusionXLPipeline', 'ORTStableDiffusionXLPipe
 const VAE_FACTOR = 8;
 const GRAPH = 'model.onnx';
 const TEXT_PARTS = ['text_encoder', 'text_encoder_2', 'tokenizer', 'tokenizer_2'] as const;
-const PART_FOLDERS = ['text_encoder', 'text_encoder_2', 'tokenizer', 'tokenizer_2', 'unet', 'vae_decoder', 'scheduler'];
+export const PART_FOLDERS = ['text_encoder', 'text_encoder_2', 'tokenizer', 'tokenizer_2', 'unet', 'vae_decoder', 'scheduler'];
 // The values SDXL's own VAE config has, for folders that carry none.
 const SDXL_SCALING_FACTOR = 0.13025;
 const SDXL_ADDED_TIME_IDS = 6;

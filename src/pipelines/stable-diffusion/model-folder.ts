@@ -83,7 +83,8 @@ const SD1_SCALING_FACTOR = 0.18215;
 const VAE_FACTOR = 8;
 const GRAPH = 'model.onnx';
 const WEBNN_GRAPH = 'model_layernorm.onnx';
-const PART_FOLDERS = ['text_encoder', 'unet', 'vae_decoder', 'tokenizer', 'scheduler'];
+/** The folders of a model's parts, in both layouts. */
+export const PART_FOLDERS = ['text_encoder', 'unet', 'vae_decoder', 'tokenizer', 'scheduler'];
 
 /**
  * Recognises the folder's layout, checks it has everything a generation needs, and reads what
