@@ -10,14 +10,20 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { PgBoss } from 'pg-boss';
-import { startKiln } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { startEmbeddedPostgres } from '../src/db/embedded-postgres.js';
-import { createLogger } from '../src/log.js';
+import { parseCommandLine } from '../src/cli/command-line.js';
 
-const { values } = parseArgs({ options: { jobs: { type: 'string', default: '200' } } });
+const USAGE = `usage: npm run bench:queue [-- --jobs 200]
+  --jobs N      jobs for each measurement (default 200)
+  --help        this text`;
+const { values } = parseCommandLine(USAGE, { jobs: { type: 'string', default: '200' } });
+// Loaded once the command line is read, so that --help does not wait for the whole service.
+const [{ PgBoss }, { startKiln }, { loadConfig }, { startEmbeddedPostgres }, { createLogger }] = await Promise.all([
+  import('pg-boss'),
+  import('../src/app.js'),
+  import('../src/config.js'),
+  import('../src/db/embedded-postgres.js'),
+  import('../src/log.js'),
+]);
 const N = Number(values.jobs);
 const log = createLogger('warn');
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-bench-queue-'));
