@@ -10,18 +10,20 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { parseArgs } from 'node:util';
-import { startKiln } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { startEmbeddedPostgres } from '../src/db/embedded-postgres.js';
-import { createLogger } from '../src/log.js';
-import { makeBuiltinLora } from '../src/models/builtin-lora.js';
+import { parseCommandLine } from '../src/cli/command-line.js';
 
-const { values } = parseArgs({ options: { jobs: { type: 'string', default: '100' }, help: { type: 'boolean' } } });
-if (values.help) {
-  console.log('usage: npm run bench:affinity [-- --jobs N]   (N jobs alternating between two models, two workers)');
-  process.exit(0);
-}
+const USAGE = `usage: npm run bench:affinity [-- --jobs 100]
+  --jobs N      jobs alternating between two models, over two workers (default 100)
+  --help        this text`;
+const { values } = parseCommandLine(USAGE, { jobs: { type: 'string', default: '100' } });
+// Loaded once the command line is read, so that --help does not wait for the whole service.
+const [{ startKiln }, { loadConfig }, { startEmbeddedPostgres }, { createLogger }, { makeBuiltinLora }] = await Promise.all([
+  import('../src/app.js'),
+  import('../src/config.js'),
+  import('../src/db/embedded-postgres.js'),
+  import('../src/log.js'),
+  import('../src/models/builtin-lora.js'),
+]);
 const N = Number(values.jobs);
 const log = createLogger('warn');
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-bench-affinity-'));

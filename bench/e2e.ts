@@ -1,24 +1,28 @@
 /**
- * The walking skeleton's acceptance run against a running Kiln (`npm start` first):
- * `npm run bench:e2e -- [--url http://localhost:4000] [--runs 3] [--size 256] [--steps 8]`.
+ * The walking skeleton's acceptance run against a running Kiln (`npm start` first; USAGE below).
  * Submits generations, follows each over graphql-ws, downloads the PNG, checks its size and
  * sha256, and prints the time from submit to each step and to COMPLETED.
  */
 import crypto from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { createClient } from 'graphql-ws';
 import sharp from 'sharp';
 import WebSocket from 'ws';
+import { parseCommandLine } from '../src/cli/command-line.js';
 
-const { values } = parseArgs({
-  options: {
-    url: { type: 'string', default: 'http://localhost:4000' },
-    runs: { type: 'string', default: '3' },
-    size: { type: 'string', default: '256' },
-    steps: { type: 'string', default: '8' },
-  },
+const USAGE = `usage: npm run bench:e2e -- [--url URL] [--runs 3] [--size 256] [--steps 8]
+  --url URL     the running Kiln to measure (default http://localhost:4000)
+  --runs N      generations, one after another (default 3)
+  --size PX     their width and height (default 256)
+  --steps N     their denoising steps (default 8)
+  --help        this text`;
+
+const { values } = parseCommandLine(USAGE, {
+  url: { type: 'string', default: 'http://localhost:4000' },
+  runs: { type: 'string', default: '3' },
+  size: { type: 'string', default: '256' },
+  steps: { type: 'string', default: '8' },
 });
-const base = values.url!.replace(/\/+$/, '');
+const base = values.url.replace(/\/+$/, '');
 const size = Number(values.size);
 const steps = Number(values.steps);
 const input = { prompt: 'a kiln glowing in the night', width: size, height: size, steps, seed: 1234 };

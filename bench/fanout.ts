@@ -13,20 +13,23 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
 import { WebSocketServer } from 'ws';
-import { startKiln } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { startEmbeddedPostgres } from '../src/db/embedded-postgres.js';
-import { createLogger } from '../src/log.js';
+import { parseCommandLine } from '../src/cli/command-line.js';
 
-const { values } = parseArgs({ options: { subscribers: { type: 'string', default: '100,1000' }, steps: { type: 'string', default: '40' }, help: { type: 'boolean' } } });
-if (values.help) {
-  console.log('usage: npm run bench:fanout [-- --subscribers 100,1000] [--steps 40]');
-  process.exit(0);
-}
+const USAGE = `usage: npm run bench:fanout [-- --subscribers 100,1000] [--steps 40]
+  --subscribers N,…  subscriber counts, one measurement each (default 100,1000)
+  --steps N          denoising steps of the watched generation (default 40)
+  --help             this text`;
+const { values } = parseCommandLine(USAGE, { subscribers: { type: 'string', default: '100,1000' }, steps: { type: 'string', default: '40' } });
+// Loaded once the command line is read, so that --help does not wait for the whole service.
+const [{ startKiln }, { loadConfig }, { startEmbeddedPostgres }, { createLogger }] = await Promise.all([
+  import('../src/app.js'),
+  import('../src/config.js'),
+  import('../src/db/embedded-postgres.js'),
+  import('../src/log.js'),
+]);
 const counts = values.subscribers!.split(',').map(Number);
 const STEPS = Number(values.steps);
 const log = createLogger('warn');

@@ -15,24 +15,33 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { LATENT_CHANNELS, latentImageIds, latentSide, PACKED_WIDTH } from '../src/pipelines/flux/latents.js';
 import { type FluxPipeline, loadFluxPipeline } from '../src/pipelines/flux/pipeline.js';
 import { decodeFluxLatents } from '../src/pipelines/flux/vae-decode.js';
 import type { GenerateRequest } from '../src/pipelines/pipeline.js';
 import { SeededRandom } from '../src/pipelines/random.js';
 import { tensorFor } from '../src/pipelines/stable-diffusion/tensor-io.js';
+import { parseCommandLine } from '../src/cli/command-line.js';
 
-const { values: args, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
+const USAGE = `usage: npm run bench:flux -- [MODEL_DIR ...] [--steps 10] [--size 256] [--rounds 5] [--generations 50] [--provider cpu]
+  MODEL_DIR       FLUX.1 ONNX folders, after ../shared/fixtures/flux-tiny where it is present
+  --steps N       transformer steps a generation (default 10)
+  --size PX       width and height (default 256)
+  --rounds N      timed rounds, alternating Kiln and bare session.run (default 5)
+  --generations N generations for the memory figure (default 50)
+  --provider LIST execution providers (default cpu)
+  --help          this text`;
+const { values: args, positionals } = parseCommandLine(
+  USAGE,
+  {
     steps: { type: 'string', default: '10' },
     size: { type: 'string', default: '256' },
     rounds: { type: 'string', default: '5' },
     generations: { type: 'string', default: '50' },
     provider: { type: 'string', default: 'cpu' },
   },
-});
+  { allowPositionals: true },
+);
 const FLUX_TINY = fileURLToPath(new URL('../../shared/fixtures/flux-tiny', import.meta.url));
 const models = [...(fs.existsSync(FLUX_TINY) ? [FLUX_TINY] : []), ...positionals.map((p) => path.resolve(p))];
 if (!models.length) {

@@ -5,7 +5,7 @@
  * then resumed from half-way (the half on disk is hashed again first). Prints MB/s and how far
  * the process's RSS rose above its start: a model is never held in memory.
  *
- *   npm run bench:install [-- SIZE_MB]    (256 by default)
+ *   npm run bench:install [-- --size-mb 256]
  */
 import crypto from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -17,10 +17,17 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { parseCommandLine, usageError } from '../src/cli/command-line.js';
 import { downloadFile } from '../src/kinds/install/download-file.js';
 
+const USAGE = `usage: npm run bench:install [-- --size-mb 256]
+  --size-mb N   size of the file downloaded, in MiB (default 256)
+  --help        this text`;
+const { values } = parseCommandLine(USAGE, { 'size-mb': { type: 'string', default: '256' } });
 const MiB = 1024 * 1024;
-const size = Number(process.argv[2] ?? 256) * MiB;
+const sizeMiB = Number(values['size-mb']);
+if (!Number.isInteger(sizeMiB) || sizeMiB < 1) usageError(USAGE, '--size-mb is a whole number of MiB, at least 1.');
+const size = sizeMiB * MiB;
 const block = crypto.randomBytes(MiB);
 const expected = (() => {
   const h = crypto.createHash('sha256');

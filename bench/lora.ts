@@ -24,20 +24,25 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { parseLoraAdapter } from '../src/models/lora-adapter.js';
 import { loraPatcher, mergeLora } from '../src/models/lora-merge.js';
 import { type TensorToWrite, writeSafetensors } from '../src/models/safetensors.js';
 import { DataType, GraphBuilder } from '../src/pipelines/onnx/graph-builder.js';
+import { parseCommandLine } from '../src/cli/command-line.js';
 
-const { values: args } = parseArgs({
-  options: {
-    rank: { type: 'string', default: '16' },
-    scale: { type: 'string', default: '0.02' },
-    rounds: { type: 'string', default: '2' },
-    js: { type: 'boolean', default: false },
-    full: { type: 'boolean', default: false },
-  },
+const USAGE = `usage: npm run bench:lora -- [--rank 16] [--scale 0.02] [--rounds 2] [--js] [--full]
+  --rank N      the adapter's rank (default 16)
+  --scale F     the fraction of each model's blocks to build (default 0.02)
+  --rounds N    timed rounds of each measurement (default 2)
+  --js          also time the single-threaded JavaScript merge
+  --full        every block (4.4 and 24 GB of weights)
+  --help        this text`;
+const { values: args } = parseCommandLine(USAGE, {
+  rank: { type: 'string', default: '16' },
+  scale: { type: 'string', default: '0.02' },
+  rounds: { type: 'string', default: '2' },
+  js: { type: 'boolean', default: false },
+  full: { type: 'boolean', default: false },
 });
 const rank = Number(args.rank);
 const scale = args.full ? 1 : Number(args.scale);

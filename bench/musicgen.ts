@@ -18,7 +18,6 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import type { AudioGenerateRequest, LoadedAudioPipeline } from '../src/pipelines/audio-pipeline.js';
 import { writeBuiltinMusicModel } from '../src/pipelines/builtin-music/model-files.js';
@@ -26,16 +25,25 @@ import { loadBuiltinMusicPipeline } from '../src/pipelines/builtin-music/pipelin
 import { loadMusicgenPipeline, type MusicgenPipeline } from '../src/pipelines/musicgen/pipeline.js';
 import { tensorFor } from '../src/pipelines/stable-diffusion/tensor-io.js';
 import { argmax } from '../src/pipelines/token-sampling.js';
+import { parseCommandLine } from '../src/cli/command-line.js';
 
-const { values: args, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
+const USAGE = `usage: npm run bench:musicgen -- [MODEL_DIR ...] [--tokens 200] [--rounds 5] [--generations 50] [--provider cpu]
+  MODEL_DIR       MusicGen ONNX folders, after ../shared/fixtures/musicgen-tiny where it is present
+  --tokens N      decoder steps of the timed generations (default 200)
+  --rounds N      timed rounds, alternating Kiln and a bare session.run loop (default 5)
+  --generations N 2 s generations for the memory figure (default 50)
+  --provider LIST execution providers (default cpu)
+  --help          this text`;
+const { values: args, positionals } = parseCommandLine(
+  USAGE,
+  {
     tokens: { type: 'string', default: '200' },
     rounds: { type: 'string', default: '5' },
     generations: { type: 'string', default: '50' },
     provider: { type: 'string', default: 'cpu' },
   },
-});
+  { allowPositionals: true },
+);
 const MUSICGEN_TINY = fileURLToPath(new URL('../../shared/fixtures/musicgen-tiny', import.meta.url));
 const models = [...(await fs.stat(MUSICGEN_TINY).then(() => [MUSICGEN_TINY], () => [])), ...positionals.map((p) => path.resolve(p))];
 const tokens = Number(args.tokens);

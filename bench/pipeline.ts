@@ -13,7 +13,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import type { GenerateRequest } from '../src/pipelines/pipeline.js';
 import { SeededRandom } from '../src/pipelines/random.js';
@@ -21,17 +20,27 @@ import { CLIP_MAX_LENGTH } from '../src/pipelines/stable-diffusion/clip-tokenize
 import { loadStableDiffusionPipeline, type StableDiffusionPipeline } from '../src/pipelines/stable-diffusion/pipeline.js';
 import { tensorFor } from '../src/pipelines/stable-diffusion/tensor-io.js';
 import { decodeLatents } from '../src/pipelines/stable-diffusion/vae-decode.js';
+import { parseCommandLine } from '../src/cli/command-line.js';
 
-const { values: args, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
+const USAGE = `usage: npm run bench:pipeline -- [MODEL_DIR ...] [--steps 10] [--size S] [--rounds 5] [--generations 50] [--provider cpu]
+  MODEL_DIR       Stable Diffusion ONNX folders, after ../shared/fixtures/sd-tiny where it is present
+  --steps N       denoising steps a generation (default 10)
+  --size PX       width and height (default: the model's)
+  --rounds N      timed rounds, alternating Kiln and bare session.run (default 5)
+  --generations N generations for the memory figure (default 50)
+  --provider LIST execution providers (default cpu)
+  --help          this text`;
+const { values: args, positionals } = parseCommandLine(
+  USAGE,
+  {
     steps: { type: 'string', default: '10' },
     size: { type: 'string' },
     rounds: { type: 'string', default: '5' },
     generations: { type: 'string', default: '50' },
     provider: { type: 'string', default: 'cpu' },
   },
-});
+  { allowPositionals: true },
+);
 const SD_TINY = fileURLToPath(new URL('../../shared/fixtures/sd-tiny', import.meta.url));
 const models = [...(fs.existsSync(SD_TINY) ? [SD_TINY] : []), ...positionals.map((p) => path.resolve(p))];
 if (!models.length) {

@@ -12,23 +12,26 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { PgBoss } from 'pg-boss';
-import { startKiln } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { startEmbeddedPostgres } from '../src/db/embedded-postgres.js';
-import { jobPolicy } from '../src/jobs/queue.js';
-import { submitJobs } from '../src/jobs/submit.js';
-import { KINDS } from '../src/kinds/registry.js';
-import { imageKind } from '../src/kinds/image/kind.js';
-import { createLogger } from '../src/log.js';
-import { noopKind } from './noop-kind/kind.js';
+import { parseCommandLine } from '../src/cli/command-line.js';
 
-const { values } = parseArgs({ options: { jobs: { type: 'string', default: '500' }, help: { type: 'boolean' } } });
-if (values.help) {
-  console.log('usage: npm run bench:queue [-- --jobs N]   (N jobs per measurement; default 500)');
-  process.exit(0);
-}
+const USAGE = `usage: npm run bench:queue [-- --jobs 500]
+  --jobs N      jobs for each measurement (default 500)
+  --help        this text`;
+const { values } = parseCommandLine(USAGE, { jobs: { type: 'string', default: '500' } });
+// Loaded once the command line is read, so that --help does not wait for the whole service.
+const [{ PgBoss }, { startKiln }, { loadConfig }, { startEmbeddedPostgres }, { jobPolicy }, { submitJobs }, { KINDS }, { imageKind }, { createLogger }, { noopKind }] =
+  await Promise.all([
+    import('pg-boss'),
+    import('../src/app.js'),
+    import('../src/config.js'),
+    import('../src/db/embedded-postgres.js'),
+    import('../src/jobs/queue.js'),
+    import('../src/jobs/submit.js'),
+    import('../src/kinds/registry.js'),
+    import('../src/kinds/image/kind.js'),
+    import('../src/log.js'),
+    import('./noop-kind/kind.js'),
+  ]);
 const N = Number(values.jobs);
 const log = createLogger('warn');
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-bench-queue-'));

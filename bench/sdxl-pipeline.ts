@@ -15,23 +15,32 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import type * as ort from 'onnxruntime-node';
 import type { GenerateRequest } from '../src/pipelines/pipeline.js';
 import { SeededRandom } from '../src/pipelines/random.js';
 import { decodeLatents } from '../src/pipelines/stable-diffusion/vae-decode.js';
 import { loadStableDiffusionXLPipeline, type StableDiffusionXLPipeline } from '../src/pipelines/stable-diffusion-xl/pipeline.js';
+import { parseCommandLine } from '../src/cli/command-line.js';
 
-const { values: args, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
+const USAGE = `usage: npm run bench:sdxl -- [MODEL_DIR ...] [--steps 10] [--size S] [--rounds 5] [--generations 20] [--provider cpu]
+  MODEL_DIR       SDXL ONNX folders, after ../shared/fixtures/sdxl-tiny where it is present
+  --steps N       denoising steps a generation (default 10)
+  --size PX       width and height (default: the model's)
+  --rounds N      timed rounds, alternating Kiln and bare session.run (default 5)
+  --generations N generations for the memory figure (default 20)
+  --provider LIST execution providers (default cpu)
+  --help          this text`;
+const { values: args, positionals } = parseCommandLine(
+  USAGE,
+  {
     steps: { type: 'string', default: '10' },
     size: { type: 'string' },
     rounds: { type: 'string', default: '5' },
     generations: { type: 'string', default: '20' },
     provider: { type: 'string', default: 'cpu' },
   },
-});
+  { allowPositionals: true },
+);
 const SDXL_TINY = fileURLToPath(new URL('../../shared/fixtures/sdxl-tiny', import.meta.url));
 const models = [...(fs.existsSync(SDXL_TINY) ? [SDXL_TINY] : []), ...positionals.map((p) => path.resolve(p))];
 if (!models.length) {

@@ -17,7 +17,6 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { readLoraAdapter } from '../src/models/lora-adapter.js';
@@ -30,15 +29,21 @@ import { loraBaseWeights, readDenoiserWeights } from '../src/trainers/builtin/de
 import { builtinTrainer } from '../src/trainers/builtin/trainer.js';
 import { captionWithTrigger } from '../src/trainers/dataset-folder.js';
 import { writeBuiltinModel, writeTrainingDataset } from '../test/support/training-datasets.js';
+import { parseCommandLine } from '../src/cli/command-line.js';
 
-const { values: args } = parseArgs({
-  options: {
-    steps: { type: 'string', default: '200' },
-    resolution: { type: 'string', default: '32' },
-    batch: { type: 'string', default: '4' },
-    rank: { type: 'string', default: '8' },
-    lr: { type: 'string', default: '0.01' },
-  },
+const USAGE = `usage: npm run bench:training [-- --steps 200 --resolution 32 --batch 4 --rank 8 --lr 0.01]
+  --steps N       training steps (default 200)
+  --resolution PX the side images are trained at (default 32)
+  --batch N       images a step (default 4)
+  --rank N        the adapter's rank (default 8)
+  --lr X          the learning rate (default 0.01)
+  --help          this text`;
+const { values: args } = parseCommandLine(USAGE, {
+  steps: { type: 'string', default: '200' },
+  resolution: { type: 'string', default: '32' },
+  batch: { type: 'string', default: '4' },
+  rank: { type: 'string', default: '8' },
+  lr: { type: 'string', default: '0.01' },
 });
 const steps = Number(args.steps);
 const resolution = Number(args.resolution);

@@ -14,15 +14,22 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { startKiln } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { startEmbeddedPostgres } from '../src/db/embedded-postgres.js';
-import { appendEvent } from '../src/events/event-log.js';
-import { createLogger } from '../src/log.js';
-import { newSecret, signatureHeader } from '../src/webhooks/signing.js';
+import { parseCommandLine } from '../src/cli/command-line.js';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '2000' }, deliveries: { type: 'string', default: '500' } } });
+const USAGE = `usage: npm run bench:webhooks [-- --events 2000] [--deliveries 500]
+  --events N       job events appended for each trigger measurement (default 2000)
+  --deliveries N   deliveries for the throughput measurement (default 500)
+  --help           this text`;
+const { values } = parseCommandLine(USAGE, { events: { type: 'string', default: '2000' }, deliveries: { type: 'string', default: '500' } });
+// Loaded once the command line is read, so that --help does not wait for the whole service.
+const [{ startKiln }, { loadConfig }, { startEmbeddedPostgres }, { appendEvent }, { createLogger }, { newSecret, signatureHeader }] = await Promise.all([
+  import('../src/app.js'),
+  import('../src/config.js'),
+  import('../src/db/embedded-postgres.js'),
+  import('../src/events/event-log.js'),
+  import('../src/log.js'),
+  import('../src/webhooks/signing.js'),
+]);
 const EVENTS = Number(values.events);
 const DELIVERIES = Number(values.deliveries);
 const CONCURRENCY = 8;

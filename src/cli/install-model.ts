@@ -8,9 +8,9 @@
  *
  * The worker does the downloading; this only asks and watches. Ctrl-C cancels the install.
  */
-import { parseArgs } from 'node:util';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { parseCommandLine, usageError } from './command-line.js';
 import { type ProgressLine, renderProgress } from './progress-bar.js';
 
 const USAGE = `usage: model:install SOURCE [options]
@@ -31,9 +31,9 @@ SOURCE is hf:owner/repo (optionally @revision and :subfolder), or an https:// UR
 
 Gated and private hub repositories need KILN_HF_TOKEN set on the Kiln that downloads them.`;
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
+const { values, positionals } = parseCommandLine(
+  USAGE,
+  {
     name: { type: 'string' },
     kind: { type: 'string' },
     base: { type: 'string' },
@@ -42,18 +42,12 @@ const { values, positionals } = parseArgs({
     files: { type: 'string', multiple: true },
     url: { type: 'string', default: 'http://localhost:4000' },
     'api-key': { type: 'string' },
-    help: { type: 'boolean' },
   },
-});
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+  { allowPositionals: true },
+);
 const source = positionals[0];
-if (!source || positionals.length > 1 || (values.kind && values.kind !== 'BASE' && values.kind !== 'LORA')) {
-  console.error(USAGE);
-  process.exit(2);
-}
+if (!source || positionals.length > 1) usageError(USAGE, 'Name one SOURCE.');
+if (values.kind && values.kind !== 'BASE' && values.kind !== 'LORA') usageError(USAGE, `--kind is BASE or LORA, not ${values.kind}.`);
 
 const base = values.url!.replace(/\/+$/, '');
 const authorization: Record<string, string> = values['api-key'] ? { authorization: `Bearer ${values['api-key']}` } : {};

@@ -145,7 +145,7 @@ browserDescribe('the web app, in Chromium', () => {
     await until(() => items.first().getAttribute('aria-label')).toBe('Cancelled: a long firing');
     await page.getByLabel('Status').selectOption('COMPLETED');
 
-    await items.first().click();
+    await items.first().locator('.gallery-caption').click();
     await until(() => page.url()).toMatch(/\/gallery\/[0-9a-f-]{36}$/);
     const id = page.url().split('/').pop()!;
     await until(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('gallery 13');
@@ -220,7 +220,7 @@ browserDescribe('the web app, in Chromium', () => {
     await until(() => tiny.textContent()).toContain('stable-diffusion-onnx');
     await page.getByRole('link', { name: 'Generate' }).first().click();
     await page.getByLabel('Model').selectOption({ label: 'tiny sd' });
-    expect(await page.getByLabel('Scheduler').locator('option').allTextContents()).toEqual(["the model's own", 'euler', 'euler ancestral', 'ddim', 'pndm', 'lcm']);
+    expect(await page.getByLabel('Scheduler').locator('option').allTextContents()).toEqual(["the model's own (pndm)", 'euler', 'euler ancestral', 'ddim', 'lcm', 'pndm']);
 
     await page.goto(`${k.url}/models`);
     await tiny.getByRole('button', { name: 'Delete' }).click();
@@ -238,7 +238,7 @@ browserDescribe('the web app, in Chromium', () => {
     const running = page.getByRole('region', { name: 'Running' });
     await page.getByLabel('Queue statistics').waitFor();
     const { generate } = await ok(k.gql(GENERATE, { input: { prompt: 'watched from the queue', steps: 150, width: 512, height: 512 } }));
-    const row = running.locator(`[data-generation-id="${generate.id}"]`);
+    const row = running.locator(`[data-job-id="${generate.id}"]`);
     await until(() => row.textContent(), 30_000).toMatch(/step \d+\/150/);
     expect(await row.getByRole('progressbar').isVisible()).toBe(true);
     await screenshot(page, 'queue');
@@ -256,7 +256,7 @@ browserDescribe('the web app, in Chromium', () => {
   it('fits a phone-width screen', async () => {
     const phone = await context.newPage();
     await phone.setViewportSize({ width: 390, height: 844 });
-    for (const [path, name] of [['/', 'phone-generate'], ['/gallery', 'phone-gallery'], ['/models', 'phone-models']] as const) {
+    for (const [path, name] of [['/', 'phone-generate'], ['/queue', 'phone-queue'], ['/gallery', 'phone-gallery'], ['/models', 'phone-models']] as const) {
       await phone.goto(`${k.url}${path}`);
       await phone.getByRole('heading', { level: 1 }).waitFor();
       expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);

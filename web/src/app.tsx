@@ -3,7 +3,7 @@ import { Provider } from 'urql';
 import { apiKey, useApiKey } from './api/api-key';
 import { createKilnClient } from './api/client';
 import { GalleryPage } from './gallery/gallery-page';
-import { GenerationPage } from './gallery/generation-page';
+import { JobPage } from './gallery/job-page';
 import { GeneratePage } from './generate/generate-page';
 import { HealthPage } from './health/health-page';
 import { KeyPrompt } from './key-prompt';
@@ -21,8 +21,8 @@ const NAV: [string, string][] = [
 ];
 
 function Page({ path }: { path: string }) {
-  const generation = match(ROUTES.generation, path);
-  if (generation) return <GenerationPage key={generation.id} id={generation.id!} />;
+  const job = match(ROUTES.job, path);
+  if (job) return <JobPage key={job.id} id={job.id!} />;
   switch (path) {
     case ROUTES.generate:
       return <GeneratePage />;

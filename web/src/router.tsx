@@ -5,7 +5,7 @@ export const ROUTES = {
   generate: '/',
   queue: '/queue',
   gallery: '/gallery',
-  generation: '/gallery/:id',
+  job: '/gallery/:id',
   models: '/models',
   health: '/status',
 } as const;

@@ -1,11 +1,11 @@
-/** The operations the app sends, and the shapes of what they return (schema.graphql). */
+/** The operations the app sends, and the shapes of what they return (schema.graphql); jobs of every kind are in job-operations.ts. */
+import type { Generation } from '../kinds/image-kind';
+import { JOB_FIELDS } from './job-operations';
 
 export type GenerationStatus = 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
 export type PipelineStep = 'QUEUED' | 'LOADING_MODEL' | 'ENCODING_PROMPT' | 'GENERATING' | 'SAVING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
 export type ModelKind = 'BASE' | 'LORA';
 export type Scheduler = 'DDIM' | 'EULER' | 'EULER_ANCESTRAL' | 'LCM' | 'PNDM';
-
-export const TERMINAL: ReadonlySet<GenerationStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 export interface ModelFile {
   path: string;
@@ -13,11 +13,56 @@ export interface ModelFile {
   downloadUrl: string;
 }
 
+/** Inclusive bounds and the value a request that leaves it out gets. */
+export interface Range {
+  min: number;
+  max: number;
+  default: number;
+}
+
+export interface SizeRange extends Range {
+  multipleOf: number;
+}
+
+/** What an image model accepts (Model.capabilities); requests outside it are refused at submit. */
+export interface ImageCapabilities {
+  __typename: 'ImageCapabilities';
+  /** Lower-case names; GenerateInput.scheduler takes them in upper case. Empty: it has its own sampler. */
+  schedulers: string[];
+  defaultScheduler: string | null;
+  steps: Range;
+  guidanceScale: Range;
+  width: SizeRange;
+  height: SizeRange;
+  maxImages: number;
+  negativePrompt: boolean;
+  /** SDXL: originalSize, cropsCoordsTopLeft and targetSize. */
+  sizeConditioning: boolean;
+  lora: boolean;
+}
+
+export interface AudioCapabilities {
+  __typename: 'AudioCapabilities';
+  durationSeconds: Range;
+  guidanceScale: Range;
+  topK: Range;
+  temperature: Range;
+  sampleRate: number;
+  channels: number;
+  lora: boolean;
+}
+
+export type ModelCapabilities = ImageCapabilities | AudioCapabilities;
+
 export interface Model {
   id: string;
   name: string;
   kind: ModelKind;
   pipeline: string;
+  /** What its pipeline makes: "image" or "audio". */
+  modality: string;
+  /** A base model's; null for a LoRA adapter (its base model's apply). */
+  capabilities: ModelCapabilities | null;
   isDefault: boolean;
   builtin: boolean;
   sizeBytes: number | null;
@@ -29,7 +74,17 @@ export interface Model {
   files: ModelFile[];
 }
 
-const MODEL_FIELDS = `id name kind pipeline isDefault builtin sizeBytes sha256 triggerWord createdAt baseModel { id name } downloadUrl files { path sizeBytes downloadUrl }`;
+const RANGE = 'min max default';
+const CAPABILITIES = `capabilities {
+  __typename
+  ... on ImageCapabilities {
+    schedulers defaultScheduler steps { ${RANGE} } guidanceScale { ${RANGE} }
+    width { ${RANGE} multipleOf } height { ${RANGE} multipleOf } maxImages negativePrompt sizeConditioning lora
+  }
+  ... on AudioCapabilities { durationSeconds { ${RANGE} } guidanceScale { ${RANGE} } topK { ${RANGE} } temperature { ${RANGE} } sampleRate channels lora }
+}`;
+
+const MODEL_FIELDS = `modality ${CAPABILITIES} id name kind pipeline isDefault builtin sizeBytes sha256 triggerWord createdAt baseModel { id name } downloadUrl files { path sizeBytes downloadUrl }`;
 
 export interface Connection<T> {
   edges: { cursor: string; node: T }[];
@@ -44,85 +99,6 @@ export const MODELS = /* GraphQL */ `
   }
 `;
 export type ModelsData = { models: Connection<Model> };
-
-export interface Image {
-  url: string;
-  width: number;
-  height: number;
-  bytes: number;
-  sha256: string;
-  seed: number;
-  mimeType: string;
-}
-
-export interface GenerationError {
-  code: string;
-  message: string;
-  retryable: boolean;
-}
-
-export interface Generation {
-  id: string;
-  status: GenerationStatus;
-  currentStep: PipelineStep;
-  progress: number;
-  cancelRequested: boolean;
-  prompt: string;
-  negativePrompt: string | null;
-  model: { id: string; name: string; pipeline: string };
-  lora: { id: string; name: string } | null;
-  loraWeight: number | null;
-  numImages: number;
-  steps: number;
-  guidanceScale: number;
-  width: number;
-  height: number;
-  seed: number;
-  scheduler: Scheduler | null;
-  priority: number;
-  previews: boolean;
-  retryCount: number;
-  error: GenerationError | null;
-  createdAt: string;
-  startedAt: string | null;
-  completedAt: string | null;
-  deadlineAt: string | null;
-  images: Image[];
-}
-
-const GENERATION_FIELDS = `
-  id status currentStep progress cancelRequested prompt negativePrompt
-  model { id name pipeline } lora { id name } loraWeight
-  numImages steps guidanceScale width height seed scheduler priority previews retryCount
-  error { code message retryable }
-  createdAt startedAt completedAt deadlineAt
-  images { url width height bytes sha256 seed mimeType }
-`;
-
-export interface GenerationDetail extends Generation {
-  timing: { modelLoadMs: number | null; loraLoadMs: number | null; encodeMs: number | null; generateMs: number | null; saveMs: number | null; totalMs: number | null } | null;
-  attempts: { attempt: number; worker: string; outcome: string | null; startedAt: string; endedAt: string | null; error: GenerationError | null }[];
-}
-
-export const GENERATION = /* GraphQL */ `
-  query Generation($id: ID!) {
-    generation(id: $id) {
-      ${GENERATION_FIELDS}
-      timing { modelLoadMs loraLoadMs encodeMs generateMs saveMs totalMs }
-      attempts { attempt worker outcome startedAt endedAt error { code message retryable } }
-    }
-  }
-`;
-export type GenerationData = { generation: GenerationDetail | null };
-
-export const GENERATIONS = /* GraphQL */ `
-  query Generations($status: GenerationStatus, $first: Int, $after: String, $last: Int, $before: String) {
-    generations(status: $status, first: $first, after: $after, last: $last, before: $before) {
-      edges { cursor node { ${GENERATION_FIELDS} } } ${PAGE_INFO}
-    }
-  }
-`;
-export type GenerationsData = { generations: Connection<Generation> };
 
 /** GenerateInput, as the form fills it. */
 export interface GenerateInput {
@@ -141,76 +117,24 @@ export interface GenerateInput {
   deadlineSeconds?: number | null;
   previews?: boolean | null;
   scheduler?: Scheduler | null;
+  originalSize?: number[] | null;
+  cropsCoordsTopLeft?: number[] | null;
+  targetSize?: number[] | null;
 }
 
 export const GENERATE = /* GraphQL */ `
   mutation Generate($input: GenerateInput!, $key: String) {
-    generate(input: $input, idempotencyKey: $key) { ${GENERATION_FIELDS} }
+    generate(input: $input, idempotencyKey: $key) { ${JOB_FIELDS} }
   }
 `;
 export type GenerateData = { generate: Generation };
 
 export const GENERATE_BATCH = /* GraphQL */ `
   mutation GenerateBatch($inputs: [GenerateInput!]!, $key: String) {
-    generateBatch(inputs: $inputs, idempotencyKey: $key) { estimatedTotalSeconds generations { ${GENERATION_FIELDS} } }
+    generateBatch(inputs: $inputs, idempotencyKey: $key) { estimatedTotalSeconds generations { ${JOB_FIELDS} } }
   }
 `;
 export type GenerateBatchData = { generateBatch: { estimatedTotalSeconds: number; generations: Generation[] } };
-
-export const CANCEL = /* GraphQL */ `
-  mutation Cancel($id: ID!) { cancelGeneration(id: $id) { id status cancelRequested } }
-`;
-
-export const DELETE_GENERATION = /* GraphQL */ `
-  mutation DeleteGeneration($id: ID!) { deleteGeneration(id: $id) }
-`;
-
-export interface GenerationEvent {
-  cursor: string;
-  generationId: string;
-  step: PipelineStep;
-  status: GenerationStatus;
-  stepIndex: number | null;
-  stepCount: number | null;
-  progress: number;
-  message: string | null;
-  etaSeconds: number | null;
-  preview: string | null;
-  attempt: number;
-  at: string;
-}
-
-const EVENT_FIELDS = 'cursor generationId step status stepIndex stepCount progress message etaSeconds preview attempt at';
-
-export const PROGRESS = /* GraphQL */ `
-  subscription Progress($id: ID!, $after: String) { generationProgress(id: $id, after: $after) { ${EVENT_FIELDS} } }
-`;
-export type ProgressData = { generationProgress: GenerationEvent };
-
-// Without previews: a dashboard of every job has no use for each one's pictures.
-export const EVENTS = /* GraphQL */ `
-  subscription Events { generationEvents { ${EVENT_FIELDS.replace(' preview', '')} } }
-`;
-export type EventsData = { generationEvents: GenerationEvent };
-
-export interface QueueStats {
-  pending: number;
-  running: number;
-  completed: number;
-  failed: number;
-  cancelled: number;
-  oldestPendingAgeSeconds: number | null;
-  averageProcessingSeconds: number | null;
-}
-
-export const QUEUE = /* GraphQL */ `
-  query Queue($first: Int) {
-    queueStats { pending running completed failed cancelled oldestPendingAgeSeconds averageProcessingSeconds }
-    running: generations(status: RUNNING, first: $first) { edges { node { ${GENERATION_FIELDS} } } }
-    pending: generations(status: PENDING, first: $first) { edges { node { ${GENERATION_FIELDS} } } }
-  }
-`;
-export type QueueData = { queueStats: QueueStats; running: Connection<Generation>; pending: Connection<Generation> };
 
 export interface UploadModelInput {
   name: string;

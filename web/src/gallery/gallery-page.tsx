@@ -1,6 +1,9 @@
 import { useState } from 'react';
 import { useQuery } from 'urql';
-import { GENERATIONS, type GenerationsData, type GenerationStatus } from '../api/operations';
+import { JOBS, type JobsData, type JobsVariables, type JobWithOutputs, MODEL_JOBS, type ModelJobsData, type ModelJobsVariables } from '../api/job-operations';
+import { type GenerationStatus, MODELS, type ModelsData } from '../api/operations';
+import { KIND_VIEWS, kindView } from '../kinds/registry';
+import { jobFileName, OutputItem } from '../outputs/output-views';
 import { Link } from '../router';
 import { formatDate, STATUS_LABELS } from '../ui/format';
 import { Problems } from '../ui/problems';
@@ -13,57 +16,101 @@ const FILTERS: (GenerationStatus | '')[] = ['COMPLETED', 'FAILED', 'CANCELLED', 
 /** A page of the connection: forward from a cursor, or back from one (Relay's `before`/`last`). */
 type Page = { after?: string } | { before: string };
 
-/** Generations, newest first, a page at a time, filtered by status. */
+const paging = (page: Page) => ('before' in page ? { last: PAGE_SIZE, before: page.before } : { first: PAGE_SIZE, after: page.after ?? null });
+
+function GalleryItem({ job }: { job: JobWithOutputs }) {
+  const title = kindView(job.kind).title(job);
+  const first = job.outputs[0];
+  const to = `/gallery/${job.id}`;
+  return (
+    <li className="gallery-item" aria-label={`${STATUS_LABELS[job.status]}: ${title}`} data-job-id={job.id}>
+      {first ? (
+        <OutputItem output={first} of={title} fileName={jobFileName(job.id, first)} to={to} />
+      ) : (
+        <Link to={to} className="placeholder" tabIndex={-1} aria-hidden>
+          {STATUS_LABELS[job.status]}
+        </Link>
+      )}
+      <Link to={to} className="gallery-caption">
+        <span className="job-prompt">{title}</span>
+        <span className="muted">
+          <StatusBadge status={job.status} /> {job.outputs.length > 1 ? `${job.outputs.length} outputs · ` : ''}
+          {formatDate(job.createdAt)}
+        </span>
+      </Link>
+    </li>
+  );
+}
+
+/**
+ * Jobs of every kind (or of one), newest first, a page at a time, filtered by status; or the
+ * generations made with one model (base or LoRA), which only image jobs can be asked for by.
+ */
 export function GalleryPage() {
   const [status, setStatus] = useState<GenerationStatus | ''>('COMPLETED');
+  const [kind, setKind] = useState('');
+  const [modelId, setModelId] = useState('');
   const [page, setPage] = useState<Page>({});
-  const variables = 'before' in page ? { status: status || null, last: PAGE_SIZE, before: page.before } : { status: status || null, first: PAGE_SIZE, after: page.after ?? null };
-  const [result] = useQuery<GenerationsData>({ query: GENERATIONS, variables });
-  const conn = result.data?.generations;
+  const [bases] = useQuery<ModelsData>({ query: MODELS, variables: { kind: 'BASE', first: 100 } });
+  const [loras] = useQuery<ModelsData>({ query: MODELS, variables: { kind: 'LORA', first: 100 } });
+  const jobsVariables: JobsVariables = { kind: kind || null, status: status || null, ...paging(page) };
+  const modelVariables: ModelJobsVariables = { modelId, status: status || null, ...paging(page) };
+  const [byKind] = useQuery<JobsData>({ query: JOBS, variables: jobsVariables, pause: modelId !== '' });
+  const [byModel] = useQuery<ModelJobsData>({ query: MODEL_JOBS, variables: modelVariables, pause: modelId === '' });
+  const result = modelId ? byModel : byKind;
+  const conn = modelId ? byModel.data?.generations : byKind.data?.jobs;
   const hasNext = 'before' in page ? true : (conn?.pageInfo.hasNextPage ?? false);
   const hasPrevious = 'before' in page ? (conn?.pageInfo.hasPreviousPage ?? false) : page.after !== undefined;
+  const refilter = <T,>(setter: (v: T) => void) => (v: T) => {
+    setter(v);
+    setPage({});
+  };
+  const modelGroups: [string, ModelsData | undefined][] = [
+    ['Base models', bases.data],
+    ['LoRA adapters', loras.data],
+  ];
 
   return (
     <div>
       <h1 tabIndex={-1}>Gallery</h1>
       <div className="toolbar">
         <label htmlFor="status-filter">Status</label>
-        <select
-          id="status-filter"
-          value={status}
-          onChange={(e) => {
-            setStatus(e.target.value as GenerationStatus | '');
-            setPage({});
-          }}
-        >
+        <select id="status-filter" value={status} onChange={(e) => refilter(setStatus)(e.target.value as GenerationStatus | '')}>
           {FILTERS.map((s) => (
             <option key={s} value={s}>
               {s ? STATUS_LABELS[s] : 'Any status'}
             </option>
           ))}
         </select>
-        <span className="muted">Newest first.</span>
+        <label htmlFor="model-filter">Model</label>
+        <select id="model-filter" value={modelId} onChange={(e) => refilter(setModelId)(e.target.value)}>
+          <option value="">Any model</option>
+          {modelGroups.map(([label, data]) => (
+            <optgroup key={label} label={label}>
+              {data?.models.edges.map(({ node: m }) => (
+                <option key={m.id} value={m.id}>
+                  {m.name}
+                </option>
+              ))}
+            </optgroup>
+          ))}
+        </select>
+        <label htmlFor="kind-filter">Kind</label>
+        <select id="kind-filter" value={modelId ? 'image' : kind} disabled={modelId !== ''} onChange={(e) => refilter(setKind)(e.target.value)}>
+          <option value="">Every kind</option>
+          {KIND_VIEWS.map((v) => (
+            <option key={v.kind} value={v.kind}>
+              {v.label}
+            </option>
+          ))}
+        </select>
+        <span className="muted">{modelId ? 'Image generations made with this model, newest first.' : 'Newest first.'}</span>
       </div>
       <Problems error={result.error} />
       {conn && conn.edges.length === 0 && <p className="muted">Nothing here yet.</p>}
       <ul className="gallery" aria-busy={result.fetching}>
-        {conn?.edges.map(({ node: g }) => (
-          <li key={g.id}>
-            <Link to={`/gallery/${g.id}`} className="gallery-item" aria-label={`${STATUS_LABELS[g.status]}: ${g.prompt}`}>
-              {g.images[0] ? (
-                <img src={g.images[0].url} alt="" width={g.images[0].width} height={g.images[0].height} loading="lazy" />
-              ) : (
-                <span className="placeholder">{STATUS_LABELS[g.status]}</span>
-              )}
-              <span className="gallery-caption">
-                <span className="job-prompt">{g.prompt}</span>
-                <span className="muted">
-                  <StatusBadge status={g.status} /> {g.images.length > 1 ? `${g.images.length} images · ` : ''}
-                  {formatDate(g.createdAt)}
-                </span>
-              </span>
-            </Link>
-          </li>
+        {conn?.edges.map(({ node }) => (
+          <GalleryItem key={node.id} job={node} />
         ))}
       </ul>
       <nav className="pager" aria-label="Pages">

@@ -1,9 +1,11 @@
 import { useMemo, useState } from 'react';
-import type { GenerateInput, Generation } from '../api/operations';
-import { TERMINAL } from '../api/operations';
+import { useQuery } from 'urql';
+import { type Job, TERMINAL } from '../api/job-operations';
+import { type GenerateInput, MODELS, type Model, type ModelsData } from '../api/operations';
 import { navigationState } from '../router';
 import { formatSeconds } from '../ui/format';
-import { GenerateForm } from './generate-form';
+import { Problems } from '../ui/problems';
+import { FORMS } from './forms';
 import { JobCard } from './job-card';
 import { submittedJobs, useSubmittedJobs } from './jobs';
 
@@ -14,11 +16,39 @@ import { submittedJobs, useSubmittedJobs } from './jobs';
  */
 const WATCHED_AT_ONCE = 8;
 
+const seedOf = (job: Job | undefined) => (typeof job?.params.seed === 'number' ? job.params.seed : undefined);
+
+function ModelPicker({ models, model, loading, onChange }: { models: Model[]; model: Model | undefined; loading: boolean; onChange: (id: string) => void }) {
+  return (
+    <div className="field">
+      <label htmlFor="modelId">Model</label>
+      <select id="modelId" value={model?.id ?? ''} onChange={(e) => onChange(e.target.value)}>
+        {models.map((m) => (
+          <option key={m.id} value={m.id}>
+            {m.name}
+            {m.isDefault ? ' (default)' : ''}
+          </option>
+        ))}
+      </select>
+      <small className="muted">{model ? `pipeline: ${model.pipeline}` : loading ? 'loading models…' : 'no model'}</small>
+    </div>
+  );
+}
+
 export function GeneratePage() {
   const jobs = useSubmittedJobs();
   const [initial] = useState(() => navigationState<{ generateAgain?: GenerateInput }>()?.generateAgain);
+  const [modelId, setModelId] = useState(initial?.modelId ?? '');
   const [estimate, setEstimate] = useState<number | undefined>();
   const [seedRequest, setSeedRequest] = useState<{ seed: number } | undefined>();
+  const [bases] = useQuery<ModelsData>({ query: MODELS, variables: { kind: 'BASE', first: 100 } });
+  const [loras] = useQuery<ModelsData>({ query: MODELS, variables: { kind: 'LORA', first: 100 } });
+
+  // The models the app has a form for.
+  const models = useMemo(() => (bases.data?.models.edges.map((e) => e.node) ?? []).filter((m) => m.capabilities && FORMS[m.modality]), [bases.data]);
+  const model = models.find((m) => m.id === modelId) ?? models.find((m) => m.isDefault) ?? models[0];
+  const Form = model ? FORMS[model.modality] : undefined;
+  const modelLoras = (loras.data?.models.edges.map((e) => e.node) ?? []).filter((l) => l.baseModel?.id === model?.id);
 
   const watched = useMemo(() => {
     // Oldest first; a batch's jobs share a creation time and keep their order (a stable sort).
@@ -26,20 +56,26 @@ export function GeneratePage() {
     return new Set(unfinished.slice(0, WATCHED_AT_ONCE).map((j) => j.id));
   }, [jobs]);
 
-  const submitted = (generations: Generation[], estimatedSeconds: number | undefined) => {
-    submittedJobs.add(generations);
+  const submitted = (added: Job[], estimatedSeconds: number | undefined) => {
+    submittedJobs.add(added);
     setEstimate(estimatedSeconds);
     // On a narrow screen the cards are below the form: bring the new ones into view.
     if (matchMedia('(max-width: 760px)').matches) document.getElementById('jobs-title')?.scrollIntoView({ block: 'start' });
   };
 
+  const picker = <ModelPicker models={models} model={model} loading={bases.fetching} onChange={setModelId} />;
   return (
     <div className="generate-page">
       <section aria-labelledby="generate-title">
         <h1 id="generate-title" tabIndex={-1}>
           Generate
         </h1>
-        <GenerateForm initial={initial} lastSeed={jobs[0]?.seed} onSubmitted={submitted} seedRequest={seedRequest} />
+        <Problems error={bases.error} />
+        {model && Form ? (
+          <Form model={model} loras={modelLoras} picker={picker} initial={initial} lastSeed={seedOf(jobs[0])} onSubmitted={submitted} seedRequest={seedRequest} />
+        ) : (
+          <div className="card generate-form">{picker}</div>
+        )}
       </section>
       <section aria-labelledby="jobs-title" className="jobs">
         <div className="section-head">

@@ -1,7 +1,9 @@
 import { useEffect } from 'react';
 import { useMutation, useQuery, useSubscription } from 'urql';
 import { JOB_ERROR_MEANINGS } from '../api/errors';
-import { CANCEL, GENERATION, type Generation, type GenerationData, type GenerationEvent, PROGRESS, type ProgressData, TERMINAL } from '../api/operations';
+import { CANCEL_JOB, type CancelJobData, JOB, type Job, type JobData, type JobEvent, PROGRESS, type ProgressData, TERMINAL } from '../api/job-operations';
+import { kindView } from '../kinds/registry';
+import { jobFileName, OutputItem } from '../outputs/output-views';
 import { Link } from '../router';
 import { formatSeconds, STEP_LABELS } from '../ui/format';
 import { Problems } from '../ui/problems';
@@ -10,26 +12,29 @@ import { StatusBadge } from '../ui/status-badge';
 import { submittedJobs } from './jobs';
 
 interface Watched {
-  last: GenerationEvent;
+  last: JobEvent;
   /** The latest preview: GENERATING events carry one now and then, not every time. */
   preview: string | undefined;
 }
 
 /** Where a job stands, in words: its step, "step i/N" while it denoises, and the time left. */
-export function stepText(e: Pick<GenerationEvent, 'step' | 'stepIndex' | 'stepCount' | 'etaSeconds'>, cancelRequested = false): string {
+export function stepText(e: Pick<JobEvent, 'step' | 'stepIndex' | 'stepCount' | 'etaSeconds'>, cancelRequested = false): string {
   const parts = [STEP_LABELS[e.step] ?? e.step];
   if (e.step === 'GENERATING' && e.stepIndex !== null && e.stepCount !== null) parts.push(`step ${e.stepIndex}/${e.stepCount}`);
-  if (e.etaSeconds !== null && !TERMINAL.has(e.step as Generation['status'])) parts.push(`about ${formatSeconds(e.etaSeconds)} left`);
+  if (e.etaSeconds !== null && !TERMINAL.has(e.step as Job['status'])) parts.push(`about ${formatSeconds(e.etaSeconds)} left`);
   if (cancelRequested) parts.push('cancelling…');
   return parts.join(' · ');
 }
 
 /**
- * One submitted job, live: generationProgress replays its events and streams the rest, so the
- * card is right whenever it starts watching. `watch` is false while too many cards watch already;
- * a finished job is not watched again.
+ * One submitted job of any kind, live: generationProgress replays its events and streams the
+ * rest, so the card is right whenever it starts watching. `watch` is false while too many cards
+ * watch already; a finished job is not watched again. Its kind's view names it; its outputs,
+ * once it is done, show as their media types do.
  */
-export function JobCard({ job, watch, onReuseSeed, onDismiss }: { job: Generation; watch: boolean; onReuseSeed: (seed: number) => void; onDismiss: () => void }) {
+export function JobCard({ job, watch, onReuseSeed, onDismiss }: { job: Job; watch: boolean; onReuseSeed: (seed: number) => void; onDismiss: () => void }) {
+  const view = kindView(job.kind);
+  const title = view.title(job);
   const [sub] = useSubscription<ProgressData, Watched>({ query: PROGRESS, variables: { id: job.id }, pause: !watch || TERMINAL.has(job.status) }, (prev, data) => ({
     last: data.generationProgress,
     preview: data.generationProgress.preview ?? prev?.preview,
@@ -40,31 +45,31 @@ export function JobCard({ job, watch, onReuseSeed, onDismiss }: { job: Generatio
   useEffect(() => {
     if (finished && !TERMINAL.has(job.status)) submittedJobs.update(job.id, { status, progress: last?.progress ?? 1 });
   }, [finished, job.id, job.status, status, last?.progress]);
-  const [final] = useQuery<GenerationData>({ query: GENERATION, variables: { id: job.id }, pause: !finished });
-  const [cancel, runCancel] = useMutation(CANCEL);
-  const result = final.data?.generation;
-  const cancelRequested = !finished && (cancel.data?.cancelGeneration?.cancelRequested ?? false);
+  const [final] = useQuery<JobData>({ query: JOB, variables: { id: job.id }, pause: !finished });
+  const [cancel, runCancel] = useMutation<CancelJobData>(CANCEL_JOB);
+  const result = final.data?.job;
+  const cancelRequested = !finished && (cancel.data?.cancelJob.cancelRequested ?? false);
   const progress = last?.progress ?? job.progress;
+  const previewSize = view.previewSize(job);
+  const seed = typeof job.params.seed === 'number' ? job.params.seed : undefined;
 
   return (
-    <article className={`card job job-${status.toLowerCase()}`} data-job-id={job.id} aria-label={`Job: ${job.prompt}`}>
+    <article className={`card job job-${status.toLowerCase()}`} data-job-id={job.id} aria-label={`Job: ${title}`}>
       <header className="job-head">
         <StatusBadge status={status} />
-        <span className="job-prompt" title={job.prompt}>
-          {job.prompt}
+        <span className="job-prompt" title={title}>
+          {title}
         </span>
       </header>
-      <ProgressBar value={status === 'COMPLETED' ? 1 : progress} label={`Progress of "${job.prompt}"`} />
+      <ProgressBar value={status === 'COMPLETED' ? 1 : progress} label={`Progress of "${title}"`} />
       <p className="job-step" aria-live="polite">
         {last ? stepText(last, cancelRequested) : watch ? 'Connecting…' : 'Queued'}
       </p>
-      {!finished && sub.data?.preview && <img className="job-preview" src={sub.data.preview} alt={`Preview of "${job.prompt}"`} width={job.width} height={job.height} />}
-      {result && result.images.length > 0 && (
+      {!finished && sub.data?.preview && <img className="job-preview" src={sub.data.preview} alt={`Preview of "${title}"`} {...previewSize} />}
+      {result && result.outputs.length > 0 && (
         <div className="job-images">
-          {result.images.map((img, i) => (
-            <Link key={img.sha256 + i} to={`/gallery/${job.id}`} aria-label={`Open image ${i + 1} of "${job.prompt}"`}>
-              <img src={img.url} alt={`Image ${i + 1} of "${job.prompt}", seed ${img.seed}`} width={img.width} height={img.height} loading="lazy" />
-            </Link>
+          {result.outputs.map((o) => (
+            <OutputItem key={o.index} output={o} of={title} fileName={jobFileName(job.id, o)} to={`/gallery/${job.id}`} />
           ))}
         </div>
       )}
@@ -76,18 +81,20 @@ export function JobCard({ job, watch, onReuseSeed, onDismiss }: { job: Generatio
       <Problems error={sub.error} />
       <Problems error={cancel.error} />
       <footer className="job-actions">
-        <span className="muted">seed {job.seed}</span>
+        {seed !== undefined && <span className="muted">seed {seed}</span>}
         {!finished && (
           <button type="button" onClick={() => void runCancel({ id: job.id })} disabled={cancel.fetching || cancelRequested}>
             Cancel
           </button>
         )}
-        <button type="button" onClick={() => onReuseSeed(job.seed)}>
-          Reuse seed
-        </button>
+        {seed !== undefined && (
+          <button type="button" onClick={() => onReuseSeed(seed)}>
+            Reuse seed
+          </button>
+        )}
         {finished && <Link to={`/gallery/${job.id}`}>Details</Link>}
         {finished && (
-          <button type="button" className="quiet" onClick={onDismiss} aria-label={`Dismiss "${job.prompt}"`}>
+          <button type="button" className="quiet" onClick={onDismiss} aria-label={`Dismiss "${title}"`}>
             Dismiss
           </button>
         )}

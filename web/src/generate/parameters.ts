@@ -1,4 +1,5 @@
-import type { GenerateInput, Generation } from '../api/operations';
+import type { GenerateInput } from '../api/operations';
+import type { Generation } from '../kinds/image-kind';
 
 /** The input that makes this generation again: same model, LoRA, parameters and seed. */
 export function parametersOf(g: Generation): GenerateInput {
@@ -17,6 +18,9 @@ export function parametersOf(g: Generation): GenerateInput {
     scheduler: g.scheduler,
     priority: g.priority,
     previews: g.previews,
+    originalSize: g.originalSize,
+    cropsCoordsTopLeft: g.cropsCoordsTopLeft,
+    targetSize: g.targetSize,
   };
 }
 

@@ -21,7 +21,8 @@ export function ModelsPage() {
   return (
     <div className="models-page">
       <h1 tabIndex={-1}>Models</h1>
-      <UploadForm bases={bases.data?.models.edges.map((e) => e.node) ?? []} onUploaded={refresh} />
+      {/* An adapter is for a base model whose pipeline takes LoRAs (its capabilities say). */}
+      <UploadForm bases={bases.data?.models.edges.map((e) => e.node).filter((m) => m.capabilities?.lora) ?? []} onUploaded={refresh} />
       {KINDS.map(({ kind, title }) => (
         <section key={kind} aria-label={title}>
           <h2>{title}</h2>

@@ -1,35 +1,43 @@
 import { useEffect, useRef, useState } from 'react';
 import { type CombinedError, useClient, useMutation, useQuery } from 'urql';
-import { CANCEL, EVENTS, type EventsData, type Generation, type GenerationEvent, QUEUE, type QueueData, TERMINAL } from '../api/operations';
+import { CANCEL_JOB, type CancelJobData, EVENTS, type EventsData, type Job, type JobEvent, QUEUE, type QueueData, TERMINAL } from '../api/job-operations';
 import { stepText } from '../generate/job-card';
+import { kindView } from '../kinds/registry';
 import { Link } from '../router';
 import { formatDate, formatSeconds } from '../ui/format';
 import { Problems } from '../ui/problems';
 import { ProgressBar } from '../ui/progress-bar';
 import { StatusBadge } from '../ui/status-badge';
+import { WorkersSection } from './workers-section';
 
 const SHOWN = 50;
 /** Re-reads of the lists after events that change them, at most this often. */
 const REFRESH_MS = 500;
 
-function QueueRow({ g, live }: { g: Generation; live: GenerationEvent | undefined }) {
-  const [cancel, runCancel] = useMutation(CANCEL);
-  const progress = live?.progress ?? g.progress;
+function QueueRow({ job, live }: { job: Job; live: JobEvent | undefined }) {
+  const [cancel, runCancel] = useMutation<CancelJobData>(CANCEL_JOB);
+  const view = kindView(job.kind);
+  const title = view.title(job);
+  const progress = live?.progress ?? job.progress;
   return (
-    <li className="card queue-row" data-generation-id={g.id}>
+    <li className="card queue-row" data-job-id={job.id}>
       <div className="queue-row-head">
-        <StatusBadge status={live?.status ?? g.status} />
-        <Link to={`/gallery/${g.id}`} className="job-prompt">
-          {g.prompt}
+        <StatusBadge status={live?.status ?? job.status} />
+        <Link to={`/gallery/${job.id}`} className="job-prompt">
+          {title}
         </Link>
-        <span className="muted">
-          {g.model.name} · {g.width}×{g.height} · {g.steps} steps{g.priority ? ` · priority ${g.priority}` : ''}
-        </span>
+        <span className="muted">{view.summary(job)}</span>
       </div>
-      <ProgressBar value={progress} label={`Progress of "${g.prompt}"`} />
+      <ProgressBar value={progress} label={`Progress of "${title}"`} />
       <div className="queue-row-foot">
-        <span>{live ? stepText(live, g.cancelRequested || Boolean(cancel.data)) : g.status === 'PENDING' ? `queued ${formatDate(g.createdAt)}` : stepText({ step: g.currentStep, stepIndex: null, stepCount: null, etaSeconds: null })}</span>
-        <button type="button" onClick={() => void runCancel({ id: g.id })} disabled={cancel.fetching || Boolean(cancel.data)}>
+        <span>
+          {live
+            ? stepText(live, job.cancelRequested || Boolean(cancel.data))
+            : job.status === 'PENDING'
+              ? `queued ${formatDate(job.createdAt)}`
+              : stepText({ step: job.currentStep, stepIndex: null, stepCount: null, etaSeconds: null })}
+        </span>
+        <button type="button" onClick={() => void runCancel({ id: job.id })} disabled={cancel.fetching || Boolean(cancel.data)}>
           Cancel
         </button>
       </div>
@@ -38,11 +46,11 @@ function QueueRow({ g, live }: { g: Generation; live: GenerationEvent | undefine
   );
 }
 
-/** Pending and running generations, live from generationEvents, with the queue's counts. */
+/** Pending and running jobs of every kind, live from generationEvents, with the queue's counts and its workers. */
 export function QueuePage() {
   const client = useClient();
   const [queue, refetch] = useQuery<QueueData>({ query: QUEUE, variables: { first: SHOWN } });
-  const [live, setLive] = useState<Map<string, GenerationEvent>>(new Map());
+  const [live, setLive] = useState<Map<string, JobEvent>>(new Map());
   const [streamError, setStreamError] = useState<CombinedError | undefined>();
   const known = useRef(new Set<string>());
   known.current = new Set([...(queue.data?.running.edges ?? []), ...(queue.data?.pending.edges ?? [])].map((e) => e.node.id));
@@ -59,9 +67,9 @@ export function QueuePage() {
       setStreamError(result.error);
       const e = result.data?.generationEvents;
       if (!e) return;
-      setLive((m) => new Map(m).set(e.generationId, e));
+      setLive((m) => new Map(m).set(e.jobId, e));
       // A new job, or one that started or ended: the lists and counts change, so re-read them.
-      if (!known.current.has(e.generationId) || TERMINAL.has(e.status) || e.step === 'LOADING_MODEL') refreshSoon();
+      if (!known.current.has(e.jobId) || TERMINAL.has(e.status) || e.step === 'LOADING_MODEL') refreshSoon();
     });
     return () => {
       unsubscribe();
@@ -70,7 +78,7 @@ export function QueuePage() {
   }, [client, refetch]);
 
   const stats = queue.data?.queueStats;
-  const section = (title: string, list: Generation[]) => (
+  const section = (title: string, list: Job[]) => (
     <section aria-label={title}>
       <h2>
         {title} <span className="muted">({list.length})</span>
@@ -79,13 +87,14 @@ export function QueuePage() {
         <p className="muted">None.</p>
       ) : (
         <ul className="queue-list">
-          {list.map((g) => (
-            <QueueRow key={g.id} g={g} live={live.get(g.id)} />
+          {list.map((job) => (
+            <QueueRow key={job.id} job={job} live={live.get(job.id)} />
           ))}
         </ul>
       )}
     </section>
   );
+  const unfinished = (c: QueueData['running']) => c.edges.map((e) => e.node).filter((j) => !TERMINAL.has(live.get(j.id)?.status ?? j.status));
 
   return (
     <div>
@@ -96,38 +105,27 @@ export function QueuePage() {
       <Problems error={queue.error ?? streamError} />
       {stats && (
         <dl className="stats" aria-label="Queue statistics">
-          <div>
-            <dt>Pending</dt>
-            <dd>{stats.pending}</dd>
-          </div>
-          <div>
-            <dt>Running</dt>
-            <dd>{stats.running}</dd>
-          </div>
-          <div>
-            <dt>Completed</dt>
-            <dd>{stats.completed}</dd>
-          </div>
-          <div>
-            <dt>Failed</dt>
-            <dd>{stats.failed}</dd>
-          </div>
-          <div>
-            <dt>Cancelled</dt>
-            <dd>{stats.cancelled}</dd>
-          </div>
-          <div>
-            <dt>Oldest pending</dt>
-            <dd>{formatSeconds(stats.oldestPendingAgeSeconds)}</dd>
-          </div>
-          <div>
-            <dt>Average run</dt>
-            <dd>{formatSeconds(stats.averageProcessingSeconds)}</dd>
-          </div>
+          {(
+            [
+              ['Pending', stats.pending],
+              ['Running', stats.running],
+              ['Completed', stats.completed],
+              ['Failed', stats.failed],
+              ['Cancelled', stats.cancelled],
+              ['Oldest pending', formatSeconds(stats.oldestPendingAgeSeconds)],
+              ['Average run', formatSeconds(stats.averageProcessingSeconds)],
+            ] as const
+          ).map(([label, value]) => (
+            <div key={label}>
+              <dt>{label}</dt>
+              <dd>{value}</dd>
+            </div>
+          ))}
         </dl>
       )}
-      {queue.data && section('Running', queue.data.running.edges.map((e) => e.node).filter((g) => !TERMINAL.has(live.get(g.id)?.status ?? g.status)))}
-      {queue.data && section('Pending', queue.data.pending.edges.map((e) => e.node).filter((g) => !TERMINAL.has(live.get(g.id)?.status ?? g.status)))}
+      {queue.data && section('Running', unfinished(queue.data.running))}
+      {queue.data && section('Pending', unfinished(queue.data.pending))}
+      <WorkersSection />
     </div>
   );
 }
