@@ -18,6 +18,8 @@ export interface Model {
   name: string;
   kind: ModelKind;
   pipeline: string;
+  /** What its pipeline makes; each modality has its own default model. */
+  modality: 'image' | 'audio';
   isDefault: boolean;
   builtin: boolean;
   sizeBytes: number | null;
@@ -29,7 +31,7 @@ export interface Model {
   files: ModelFile[];
 }
 
-const MODEL_FIELDS = `id name kind pipeline isDefault builtin sizeBytes sha256 triggerWord createdAt baseModel { id name } downloadUrl files { path sizeBytes downloadUrl }`;
+const MODEL_FIELDS = `id name kind pipeline modality isDefault builtin sizeBytes sha256 triggerWord createdAt baseModel { id name } downloadUrl files { path sizeBytes downloadUrl }`;
 
 export interface Connection<T> {
   edges: { cursor: string; node: T }[];

@@ -139,7 +139,8 @@ export function GenerateForm({ initial, lastSeed, onSubmitted, seedRequest }: {
   const [batch, generateBatch] = useMutation<GenerateBatchData>(GENERATE_BATCH);
   const [problems, setProblems] = useState<Problem[]>([]);
 
-  const models = useMemo(() => bases.data?.models.edges.map((e) => e.node) ?? [], [bases.data]);
+  // Music models have their own default and are not for this form.
+  const models = useMemo(() => bases.data?.models.edges.map((e) => e.node).filter((m) => m.modality === 'image') ?? [], [bases.data]);
   const model = models.find((m) => m.id === f.modelId) ?? models.find((m) => m.isDefault) ?? models[0];
   const caps = capabilitiesOf(model);
   const loraChoices = (loras.data?.models.edges.map((e) => e.node) ?? []).filter((l) => l.baseModel?.id === model?.id);

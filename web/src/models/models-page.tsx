@@ -21,7 +21,8 @@ export function ModelsPage() {
   return (
     <div className="models-page">
       <h1 tabIndex={-1}>Models</h1>
-      <UploadForm bases={bases.data?.models.edges.map((e) => e.node) ?? []} onUploaded={refresh} />
+      {/* LoRA adapters are for image models only. */}
+      <UploadForm bases={bases.data?.models.edges.map((e) => e.node).filter((m) => m.modality === 'image') ?? []} onUploaded={refresh} />
       {KINDS.map(({ kind, title }) => (
         <section key={kind} aria-label={title}>
           <h2>{title}</h2>
