@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
 import { createDataSource } from '../../src/db/data-source.js';
 import { pendingSchemaChanges } from '../../src/db/schema-drift.js';
+import { JobKinds1796185500000 } from '../../migrations/1796185500000-job-kinds.js';
 import { migrations } from '../../migrations/index.js';
 import { createTestDatabase } from '../support/database.js';
 
@@ -26,7 +27,8 @@ describe('migrations', () => {
   });
 
   it('carry the generations made before kinds over as image jobs, with their models, events, attempts and images', async () => {
-    await ds.undoLastMigration({ transaction: 'all' });
+    // Back to just before the job-kinds migration, the ones after it undone too.
+    for (let i = migrations.indexOf(JobKinds1796185500000); i < migrations.length; i++) await ds.undoLastMigration({ transaction: 'all' });
     const [{ id: modelId }] = await ds.query(
       `INSERT INTO models (name, kind, pipeline, storage_key, files, size_bytes, sha256) VALUES ('m', 'BASE', 'builtin', 'k', '[]', 0, 'abc') RETURNING id`,
     );
@@ -62,5 +64,17 @@ describe('migrations', () => {
     expect(await ds.query('SELECT outcome FROM job_attempts WHERE job_id = $1', [id])).toEqual([{ outcome: 'COMPLETED' }]);
     // The models now in use by a job cannot be deleted from under it.
     await expect(ds.query('DELETE FROM models WHERE id = $1', [loraId])).rejects.toThrow(/job_models_model_fk/);
+  });
+
+  it('make every model from before an image model, and keep one default model per modality', async () => {
+    await ds.undoLastMigration({ transaction: 'all' });
+    const [{ id }] = await ds.query(`INSERT INTO models (name, kind, pipeline, storage_key, files, size_bytes, sha256, is_default) VALUES ('old', 'BASE', 'builtin', 'k3', '[]', 0, 'old', true) RETURNING id`);
+    await ds.runMigrations({ transaction: 'all' });
+    expect(await ds.query('SELECT modality, is_default FROM models WHERE id = $1', [id])).toEqual([{ modality: 'image', is_default: true }]);
+    const insert = (sha: string, modality: string) =>
+      ds.query(`INSERT INTO models (name, kind, pipeline, modality, storage_key, files, size_bytes, sha256, is_default) VALUES ($1, 'BASE', 'p', $2, $1, '[]', 0, $1, true)`, [sha, modality]);
+    await insert('music', 'audio');
+    await expect(insert('another image', 'image')).rejects.toThrow(/models_one_default/);
+    await expect(insert('another music', 'audio')).rejects.toThrow(/models_one_default/);
   });
 });

@@ -76,7 +76,7 @@ describe.each([
   beforeAll(async () => {
     s = await setup();
     client = wsClient(s.k.url);
-    builtinId = (await ok(s.k.gql(`{ models(kind: BASE) { edges { node { id name } } } }`))).models.edges[0].node.id;
+    builtinId = (await ok(s.k.gql(`{ models(kind: BASE) { edges { node { id name } } } }`))).models.edges.find((e: { node: { name: string } }) => e.node.name === 'kiln-builtin').node.id;
   });
   afterAll(async () => {
     await client?.dispose();
