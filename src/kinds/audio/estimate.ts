@@ -6,9 +6,10 @@ import type { AudioParams } from './params.js';
 
 /**
  * Used until a model has finished generations to learn from: 1 s of fixed cost per job, and
- * decoder steps per second by pipeline. The built-in model's figure is a floor of what it runs
- * on one shared CPU core (thousands of frames a second); MusicGen's is about what
- * musicgen-small's decoder manages on a CPU, with guidance.
+ * decoder steps per second by pipeline. The built-in model's figure is below what it runs on a
+ * shared CPU core (thousands of frames a second); MusicGen's is a cautious guess for
+ * musicgen-small's decoder on a CPU with guidance, not a measurement, replaced by the model's
+ * own rate after its first run.
  */
 export const FALLBACK = { overheadMs: 1000, decoderStepsPerSecond: { [BUILTIN_MUSIC_PIPELINE]: 1000, [MUSICGEN_PIPELINE]: 10 } as Record<string, number> };
 
