@@ -92,17 +92,17 @@ export function audioModelDefaults(d: AudioModelDeclaration): ModelDefaults {
   };
 }
 
-/** What an audio model accepts, from the defaults intake recorded (`audioModelDefaults`) over its pipeline's own. */
-export function audioCapabilities(d: ModelDefaults, pipeline: AudioModelDeclaration): AudioCapabilities {
+/** What an audio model accepts, from the defaults intake recorded (`audioModelDefaults`) over what its pipeline declares where they say nothing. */
+export function audioCapabilities(d: ModelDefaults, fallback: AudioModelDeclaration): AudioCapabilities {
   const range = (min: string, max: string, value: string, own: Range): Range => ({ min: num(d, min, own.min), max: num(d, max, own.max), default: num(d, value, own.default) });
   return {
     modality: 'audio',
-    durationSeconds: range('minDurationSeconds', 'maxDurationSeconds', 'durationSeconds', pipeline.durationSeconds),
-    guidanceScale: { ...pipeline.guidanceScale, default: num(d, 'guidanceScale', pipeline.guidanceScale.default) },
-    topK: { min: 0, max: num(d, 'maxTopK', pipeline.topK.max), default: num(d, 'topK', pipeline.topK.default) },
-    temperature: { ...pipeline.temperature, default: num(d, 'temperature', pipeline.temperature.default) },
-    sampleRate: num(d, 'sampleRate', pipeline.sampleRate),
-    channels: num(d, 'channels', pipeline.channels),
+    durationSeconds: range('minDurationSeconds', 'maxDurationSeconds', 'durationSeconds', fallback.durationSeconds),
+    guidanceScale: { ...fallback.guidanceScale, default: num(d, 'guidanceScale', fallback.guidanceScale.default) },
+    topK: { min: 0, max: num(d, 'maxTopK', fallback.topK.max), default: num(d, 'topK', fallback.topK.default) },
+    temperature: { ...fallback.temperature, default: num(d, 'temperature', fallback.temperature.default) },
+    sampleRate: num(d, 'sampleRate', fallback.sampleRate),
+    channels: num(d, 'channels', fallback.channels),
     lora: false,
   };
 }

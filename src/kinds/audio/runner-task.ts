@@ -22,7 +22,6 @@ export interface AudioRunResult {
   outputs: RunAudio[];
   encodeMs: number;
   generateMs: number;
-  decoderSteps: number;
 }
 
 export interface LoadedEvent {
@@ -81,6 +80,5 @@ async function generate(pipeline: LoadedAudioPipeline, request: AudioGenerateReq
     outputs: result.outputs.map(({ samples, sampleRate, channels, seed }) => ({ samples, sampleRate, channels, seed })),
     encodeMs: result.encodeMs,
     generateMs: result.generateMs,
-    decoderSteps: result.decoderSteps,
   };
 }

@@ -157,3 +157,20 @@ describe('music generations at submit: defaults, refusals, batches, idempotency 
     expect(second.generateAudioBatch.estimatedTotalSeconds).toBeCloseTo(0.5 + 1 + 0.5 + 2, 2);
   });
 });
+
+describe('music submissions and the rate limit', () => {
+  let k: TestKiln;
+  beforeAll(async () => {
+    k = await startTestKiln({ KILN_RATE_LIMIT_PER_MINUTE: '3', KILN_RATE_LIMIT_ALLOW: '' }, ['--role', 'api']);
+  });
+  afterAll(() => k?.stop());
+
+  it('draws on the same bucket as images, each input of a batch counting, and refuses past it with RATE_LIMITED', async () => {
+    await ok(k.gql(GENERATE, { input: { prompt: 'an image' } }));
+    await ok(k.gql(GENERATE_AUDIO_BATCH, { inputs: [{ prompt: 'one' }, { prompt: 'two' }] }));
+    const refused = await k.gql(GENERATE_AUDIO, { input: { prompt: 'three' } });
+    expect(refused.errors![0]!.extensions).toMatchObject({ code: 'RATE_LIMITED' });
+    expect(refused.errors![0]!.extensions!.retryAfterSeconds).toBeGreaterThan(0);
+    expect((await k.kiln.ds.query(`SELECT count(*)::int AS n FROM jobs WHERE kind = 'audio'`))[0].n).toBe(2);
+  });
+});
