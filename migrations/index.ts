@@ -6,6 +6,16 @@ import { GenerationScheduler1795435610315 } from './1795435610315-generation-sch
 import { RateLimits1795435832331 } from './1795435832331-rate-limits.js';
 import { JobKinds1796185500000 } from './1796185500000-job-kinds.js';
 import { Webhooks1796188550539 } from './1796188550539-webhooks.js';
+import { ModelModality1796190756984 } from './1796190756984-model-modality.js';
 
 /** Every migration, oldest first. Listed rather than globbed so any runtime can load them. */
-export const migrations: (new () => MigrationInterface)[] = [Init1795429515028, JobLifecycle1795430808677, ModelsAndUploads1795434810354, GenerationScheduler1795435610315, RateLimits1795435832331, JobKinds1796185500000, Webhooks1796188550539];
+export const migrations: (new () => MigrationInterface)[] = [
+  Init1795429515028,
+  JobLifecycle1795430808677,
+  ModelsAndUploads1795434810354,
+  GenerationScheduler1795435610315,
+  RateLimits1795435832331,
+  JobKinds1796185500000,
+  Webhooks1796188550539,
+  ModelModality1796190756984,
+];

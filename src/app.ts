@@ -19,6 +19,7 @@ import { RateLimiter } from './limits/rate-limiter.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/metrics.js';
 import { registerBuiltinModel } from './models/builtin.js';
+import { registerBuiltinMusicModel } from './models/builtin-music.js';
 import { expireUploads } from './models/uploads.js';
 import { startApi } from './server/api.js';
 import { listen } from './server/listen.js';
@@ -88,6 +89,7 @@ export async function startKiln(config: Config, log: Logger, options: StartOptio
     });
     closers.push(() => boss.stop({ graceful: false, close: true }));
     await registerBuiltinModel(ds, storage);
+    await registerBuiltinMusicModel(ds, storage);
 
     const listener = new PgListener(url, log);
     await listener.start();

@@ -7,7 +7,7 @@ import { pipeline as pipe } from 'node:stream/promises';
 import { type DataSource, type EntityManager, IsNull } from 'typeorm';
 import { type Model, ModelEntity, type ModelFile, type ModelKind } from '../db/entities/model.js';
 import { badInput, KilnError } from '../errors.js';
-import { CatalogError, PIPELINES } from '../pipelines/catalog.js';
+import { CatalogError, PIPELINES, pipelineNamed } from '../pipelines/catalog.js';
 import { modelKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import { folderSha256 } from './content-hash.js';
@@ -206,6 +206,7 @@ export async function registerModel(
       name: input.name,
       kind: input.kind,
       pipeline: examined.pipeline,
+      modality: pipelineNamed(examined.pipeline).modality,
       baseModelId: input.baseModelId ?? null,
       triggerWord: input.triggerWord ?? null,
       storageKey: modelKey(id),

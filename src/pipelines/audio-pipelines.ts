@@ -2,14 +2,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { AudioLoadOptions, AudioModelDeclaration, AudioPipelineLoader, LoadedAudioPipeline } from './audio-pipeline.js';
 import { KilnError } from '../errors.js';
-import { BUILTIN_MUSIC, BUILTIN_MUSIC_CLASS, BUILTIN_MUSIC_FILES, BUILTIN_MUSIC_PIPELINE, missingBuiltinMusicFiles } from './builtin-music/model-files.js';
-import { BUILTIN_MUSIC_DEFAULTS, loadBuiltinMusicPipeline } from './builtin-music/pipeline.js';
-import { inspectMusicgenFolder, looksLikeMusicgenFolder, type MusicgenFolder } from './musicgen/model-folder.js';
-import { loadMusicgenPipeline, MUSICGEN_PIPELINE } from './musicgen/pipeline.js';
+import { BUILTIN_MUSIC, BUILTIN_MUSIC_CLASS, BUILTIN_MUSIC_DEFAULTS, BUILTIN_MUSIC_FILES, BUILTIN_MUSIC_PIPELINE, missingBuiltinMusicFiles } from './builtin-music/model-files.js';
+import { inspectMusicgenFolder, looksLikeMusicgenFolder, MUSICGEN_PIPELINE, type MusicgenFolder } from './musicgen/model-folder.js';
 
 /**
  * The audio pipelines and what each accepts, for a pipeline registry and the API to read
  * without running a model: recognise a folder, load it, declare its ranges and defaults.
+ * Nothing here brings in onnxruntime until a model is loaded.
  */
 export interface AudioPipelineEntry {
   name: string;
@@ -29,9 +28,12 @@ export const AUDIO_LIMITS = {
 
 export function declareMusicgenModel(folder: MusicgenFolder, tokensPerSecond: number | null = null): AudioModelDeclaration {
   const perChannel = folder.codebooks / folder.channels;
+  // The decoder's position table bounds the steps of one generation, hence the audio's length.
+  const longest = Math.floor(((folder.maxPositions - 1 - (perChannel - 1)) / folder.frameRate) * 100) / 100;
+  const maxSeconds = Math.min(AUDIO_LIMITS.durationSeconds.max, longest);
   return {
     pipeline: MUSICGEN_PIPELINE,
-    durationSeconds: { ...AUDIO_LIMITS.durationSeconds, default: folder.defaults.durationSeconds },
+    durationSeconds: { min: AUDIO_LIMITS.durationSeconds.min, max: maxSeconds, default: Math.min(folder.defaults.durationSeconds, maxSeconds) },
     guidanceScale: { ...AUDIO_LIMITS.guidanceScale, default: folder.defaults.guidanceScale },
     topK: { min: 0, max: folder.vocabSize, default: Math.min(folder.defaults.topK, folder.vocabSize) },
     temperature: { ...AUDIO_LIMITS.temperature, default: folder.defaults.temperature },
@@ -49,7 +51,8 @@ export function declareBuiltinMusicModel(tokensPerSecond: number | null = null):
     pipeline: BUILTIN_MUSIC_PIPELINE,
     durationSeconds: { ...AUDIO_LIMITS.durationSeconds, default: BUILTIN_MUSIC_DEFAULTS.durationSeconds },
     guidanceScale: { ...AUDIO_LIMITS.guidanceScale, default: BUILTIN_MUSIC_DEFAULTS.guidanceScale },
-    topK: { min: 0, max: BUILTIN_MUSIC.degrees, default: BUILTIN_MUSIC_DEFAULTS.topK },
+    // Its vocabulary is the scale's notes: a top-k of all of them is the largest that means anything.
+    topK: { min: 0, max: BUILTIN_MUSIC.degrees, default: Math.min(BUILTIN_MUSIC_DEFAULTS.topK, BUILTIN_MUSIC.degrees) },
     temperature: { ...AUDIO_LIMITS.temperature, default: BUILTIN_MUSIC_DEFAULTS.temperature },
     sampleRate: BUILTIN_MUSIC.sampleRate,
     channels: 1,
@@ -71,13 +74,13 @@ async function isBuiltinMusicFolder(dir: string): Promise<boolean> {
 export const audioPipelines: Record<string, AudioPipelineEntry> = {
   [MUSICGEN_PIPELINE]: {
     name: MUSICGEN_PIPELINE,
-    load: loadMusicgenPipeline,
+    load: async (dir, options) => (await import('./musicgen/pipeline.js')).loadMusicgenPipeline(dir, options),
     recognises: looksLikeMusicgenFolder,
     declare: async (dir, options) => declareMusicgenModel(await inspectMusicgenFolder(dir, options)),
   },
   [BUILTIN_MUSIC_PIPELINE]: {
     name: BUILTIN_MUSIC_PIPELINE,
-    load: loadBuiltinMusicPipeline,
+    load: async (dir, options) => (await import('./builtin-music/pipeline.js')).loadBuiltinMusicPipeline(dir, options),
     recognises: isBuiltinMusicFolder,
     async declare(dir) {
       const missing = await missingBuiltinMusicFiles(dir);

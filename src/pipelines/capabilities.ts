@@ -1,3 +1,5 @@
+import type { AudioModelDeclaration } from './audio-pipeline.js';
+
 /**
  * What a model's pipeline accepts, declared where the pipeline is registered (catalog.ts): the
  * API checks requests against it at submit time and shows it to clients, so that a form can be
@@ -67,4 +69,45 @@ export function imageCapabilities(d: ModelDefaults, own: Partial<Omit<ImageCapab
     sizeConditioning: own.sizeConditioning ?? false,
     lora: own.lora,
   };
+}
+
+/**
+ * An audio model's declaration as intake records it in the model's defaults (flat numbers), for
+ * `audioCapabilities` and the estimate to read back without opening the folder.
+ */
+export function audioModelDefaults(d: AudioModelDeclaration): ModelDefaults {
+  return {
+    durationSeconds: d.durationSeconds.default,
+    minDurationSeconds: d.durationSeconds.min,
+    maxDurationSeconds: d.durationSeconds.max,
+    guidanceScale: d.guidanceScale.default,
+    topK: d.topK.default,
+    maxTopK: d.topK.max,
+    temperature: d.temperature.default,
+    sampleRate: d.sampleRate,
+    channels: d.channels,
+    frameRate: d.frameRate,
+    stepsPerFrame: d.stepsPerFrame,
+    extraSteps: d.extraSteps,
+  };
+}
+
+/** What an audio model accepts, from the defaults intake recorded (`audioModelDefaults`) over what its pipeline declares where they say nothing. */
+export function audioCapabilities(d: ModelDefaults, fallback: AudioModelDeclaration): AudioCapabilities {
+  const range = (min: string, max: string, value: string, own: Range): Range => ({ min: num(d, min, own.min), max: num(d, max, own.max), default: num(d, value, own.default) });
+  return {
+    modality: 'audio',
+    durationSeconds: range('minDurationSeconds', 'maxDurationSeconds', 'durationSeconds', fallback.durationSeconds),
+    guidanceScale: { ...fallback.guidanceScale, default: num(d, 'guidanceScale', fallback.guidanceScale.default) },
+    topK: { min: 0, max: num(d, 'maxTopK', fallback.topK.max), default: num(d, 'topK', fallback.topK.default) },
+    temperature: { ...fallback.temperature, default: num(d, 'temperature', fallback.temperature.default) },
+    sampleRate: num(d, 'sampleRate', fallback.sampleRate),
+    channels: num(d, 'channels', fallback.channels),
+    lora: false,
+  };
+}
+
+/** Decoder steps an audio model runs for `durationSeconds` of audio (what its speed is measured in). */
+export function audioDecoderSteps(d: ModelDefaults, durationSeconds: number): number {
+  return Math.round(durationSeconds * num(d, 'frameRate', 50)) * num(d, 'stepsPerFrame', 1) + num(d, 'extraSteps', 0);
 }

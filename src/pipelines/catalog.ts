@@ -1,10 +1,14 @@
+import type { AudioLoadOptions, AudioModelDeclaration, AudioPipelineLoader, LoadedAudioPipeline } from './audio-pipeline.js';
+import { AUDIO_LIMITS, type AudioPipelineEntry, audioPipelines, declareBuiltinMusicModel } from './audio-pipelines.js';
 import { BUILTIN_DEFAULTS, BUILTIN_FILES } from './builtin/model-files.js';
-import { type Capabilities, imageCapabilities, type ModelDefaults, type Modality } from './capabilities.js';
+import { BUILTIN_MUSIC_PIPELINE } from './builtin-music/model-files.js';
+import { type AudioCapabilities, audioCapabilities, audioModelDefaults, type ImageCapabilities, imageCapabilities, type ModelDefaults, type Modality } from './capabilities.js';
 import type { LoadedPipeline, LoadOptions } from './pipeline.js';
 import { FLUX_GUIDANCE, FLUX_PIPELINE, FLUX_SIDE, FLUX_STEPS } from './flux/capabilities.js';
 import { fluxInstallFiles } from './flux/install-files.js';
 import { inspectFluxFolder, looksLikeFluxFolder } from './flux/model-folder.js';
 import { stableDiffusionInstallFiles } from './stable-diffusion/install-files.js';
+import { MUSICGEN_DEFAULT_DURATION_S, MUSICGEN_PIPELINE } from './musicgen/model-folder.js';
 import { inspectStableDiffusionFolder } from './stable-diffusion/model-folder.js';
 import { STABLE_DIFFUSION_XL_PIPELINE } from './stable-diffusion-xl/declaration.js';
 import { stableDiffusionXLInstallFiles } from './stable-diffusion-xl/install-files.js';
@@ -16,13 +20,16 @@ export type PipelineLoader = (dir: string, options: LoadOptions) => Promise<Load
 /**
  * A pipeline as the rest of Kiln sees it, without loading it: the API checks requests against
  * its capabilities, intake recognises its folders, workers advertise it, and only the runner
- * process calls `load` (which brings in onnxruntime).
+ * process calls `load` (which brings in onnxruntime). Image and audio pipelines differ in what
+ * they accept and in what their loaded models do.
  */
-export interface PipelineDeclaration {
+export type PipelineDeclaration = ImagePipelineDeclaration | AudioPipelineDeclaration;
+
+interface Declared<M extends Modality, C, L> {
   name: string;
-  modality: Modality;
+  modality: M;
   /** What a model of this pipeline accepts, given the defaults intake recorded for it. */
-  capabilities(defaults: ModelDefaults): Capabilities;
+  capabilities(defaults: ModelDefaults): C;
   /** Execution providers it can run on, when not every one (a worker without them does not take its jobs). */
   runsOn?: string[];
   /**
@@ -36,10 +43,13 @@ export interface PipelineDeclaration {
    * Undefined when they are in none; a LayoutRefusal when they are in one it cannot run.
    */
   installFiles?(paths: string[]): string[] | undefined;
-  load(): Promise<PipelineLoader>;
+  load(): Promise<L>;
 }
 
-const builtin: PipelineDeclaration = {
+export type ImagePipelineDeclaration = Declared<'image', ImageCapabilities, PipelineLoader>;
+export type AudioPipelineDeclaration = Declared<'audio', AudioCapabilities, AudioPipelineLoader>;
+
+const builtin: ImagePipelineDeclaration = {
   name: 'builtin',
   modality: 'image',
   capabilities: (d) => imageCapabilities({ ...BUILTIN_DEFAULTS, ...d }, { lora: true }),
@@ -56,7 +66,7 @@ const builtin: PipelineDeclaration = {
   load: async () => (await import('./builtin/pipeline.js')).loadBuiltinPipeline,
 };
 
-const stableDiffusion: PipelineDeclaration = {
+const stableDiffusion: ImagePipelineDeclaration = {
   name: 'stable-diffusion-onnx',
   modality: 'image',
   capabilities: (d) => imageCapabilities(d, { lora: true, schedulers: [...SCHEDULER_NAMES] }),
@@ -67,7 +77,7 @@ const stableDiffusion: PipelineDeclaration = {
   load: async () => (await import('./stable-diffusion/pipeline.js')).loadStableDiffusionPipeline,
 };
 
-const flux: PipelineDeclaration = {
+const flux: ImagePipelineDeclaration = {
   name: FLUX_PIPELINE,
   modality: 'image',
   capabilities: (d) =>
@@ -90,7 +100,7 @@ const flux: PipelineDeclaration = {
   load: async () => (await import('./flux/pipeline.js')).loadFluxPipeline,
 };
 
-const stableDiffusionXL: PipelineDeclaration = {
+const stableDiffusionXL: ImagePipelineDeclaration = {
   name: STABLE_DIFFUSION_XL_PIPELINE,
   modality: 'image',
   capabilities: (d) => {
@@ -114,8 +124,48 @@ const stableDiffusionXL: PipelineDeclaration = {
   load: async () => (await import('./stable-diffusion-xl/pipeline.js')).loadStableDiffusionXLPipeline,
 };
 
-/** Every pipeline, in the order intake tries them on a folder (the most specific layouts first). */
-export const PIPELINES: readonly PipelineDeclaration[] = [builtin, flux, stableDiffusionXL, stableDiffusion];
+/**
+ * An audio pipeline of audio-pipelines.ts: intake records its declaration as the model's
+ * defaults, and a folder meant for it but broken is refused with every problem it names.
+ */
+function audioPipeline(entry: AudioPipelineEntry, fallback: AudioModelDeclaration): AudioPipelineDeclaration {
+  return {
+    name: entry.name,
+    modality: 'audio',
+    capabilities: (d) => audioCapabilities(d, fallback),
+    async recognise(dir) {
+      if (!(await entry.recognises(dir))) return undefined;
+      const declaration = await entry.declare(dir).catch((err: unknown) => {
+        throw new CatalogError((err as Error).message);
+      });
+      return { defaults: audioModelDefaults(declaration) };
+    },
+    load: async () => entry.load,
+  };
+}
+
+const builtinMusic = audioPipeline(audioPipelines[BUILTIN_MUSIC_PIPELINE]!, declareBuiltinMusicModel());
+
+// Capabilities of a MusicGen model that intake recorded nothing for: facebook/musicgen-small's.
+const musicgen = audioPipeline(audioPipelines[MUSICGEN_PIPELINE]!, {
+  pipeline: MUSICGEN_PIPELINE,
+  durationSeconds: { ...AUDIO_LIMITS.durationSeconds, default: MUSICGEN_DEFAULT_DURATION_S },
+  guidanceScale: { ...AUDIO_LIMITS.guidanceScale, default: 3 },
+  topK: { min: 0, max: 2048, default: 250 },
+  temperature: { ...AUDIO_LIMITS.temperature, default: 1 },
+  sampleRate: 32000,
+  channels: 1,
+  frameRate: 50,
+  stepsPerFrame: 1,
+  extraSteps: 3,
+  tokensPerSecond: null,
+});
+
+/**
+ * Every pipeline, in the order intake tries them on a folder: the most specific layouts first,
+ * Stable Diffusion's last (it names what an SD folder lacks when nothing else fits).
+ */
+export const PIPELINES: readonly PipelineDeclaration[] = [builtin, builtinMusic, musicgen, flux, stableDiffusionXL, stableDiffusion];
 
 export class CatalogError extends Error {}
 
@@ -134,7 +184,16 @@ export const runnablePipelines = (providers: string[]): string[] =>
 /** Every scheduler some pipeline offers, for the API's enum. */
 export const allSchedulers = (): string[] => [...new Set(PIPELINES.flatMap((p) => { const c = p.capabilities({}); return c.modality === 'image' ? c.schedulers : []; }))];
 
-/** Loads the model in `dir` with the named pipeline (in the runner process). */
+/** Loads the image model in `dir` with the named pipeline (in the runner process). */
 export async function loadPipeline(name: string, dir: string, options: LoadOptions): Promise<LoadedPipeline> {
-  return (await pipelineNamed(name).load())(dir, options);
+  const declared = pipelineNamed(name);
+  if (declared.modality !== 'image') throw new UnknownPipelineError(`${name} is an ${declared.modality} pipeline, not an image one`);
+  return (await declared.load())(dir, options);
+}
+
+/** Loads the audio model in `dir` with the named pipeline (in the runner process). */
+export async function loadAudioPipeline(name: string, dir: string, options: AudioLoadOptions): Promise<LoadedAudioPipeline> {
+  const declared = pipelineNamed(name);
+  if (declared.modality !== 'audio') throw new UnknownPipelineError(`${name} is an ${declared.modality} pipeline, not an audio one`);
+  return (await declared.load())(dir, options);
 }

@@ -29,7 +29,7 @@ ModelRef.implement({
     name: t.exposeString('name'),
     kind: t.field({ type: ModelKind, resolve: (m) => m.kind }),
     pipeline: t.exposeString('pipeline', { description: 'e.g. "builtin", "stable-diffusion-onnx"' }),
-    modality: t.string({ description: 'What its pipeline makes: "image" or "audio".', resolve: (m) => pipelineNamed(m.pipeline).modality }),
+    modality: t.exposeString('modality', { description: 'What its pipeline makes: "image" or "audio"; each modality has its own default model.' }),
     capabilities: t.field({
       type: CapabilitiesRef,
       nullable: true,
@@ -45,7 +45,7 @@ ModelRef.implement({
     triggerWord: t.exposeString('triggerWord', { nullable: true }),
     sizeBytes: t.exposeFloat('sizeBytes', { nullable: true }),
     sha256: t.exposeString('sha256', { nullable: true }),
-    isDefault: t.exposeBoolean('isDefault', { description: 'Used when GenerateInput.modelId is omitted.' }),
+    isDefault: t.exposeBoolean('isDefault', { description: 'The default model of its modality: used when an input omits modelId (GenerateInput for images, GenerateAudioInput for music).' }),
     builtin: t.exposeBoolean('builtin', { description: 'Shipped with Kiln; cannot be deleted.' }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     files: t.field({

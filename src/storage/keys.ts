@@ -14,3 +14,6 @@ export const modelKey = (modelId: string) => `models/${modelId}`;
 
 /** The built-in model's folder: by version and content, so installs of different versions never clash. */
 export const builtinModelKey = (version: number, sha256: string) => `models/builtin-v${version}-${sha256.slice(0, 12)}`;
+
+/** The built-in music model's folder, likewise. */
+export const builtinMusicModelKey = (version: number, sha256: string) => `models/builtin-music-v${version}-${sha256.slice(0, 12)}`;

@@ -53,7 +53,7 @@ export function assertKey(key: string): string {
 export function contentTypeOf(key: string): string {
   const ext = key.slice(key.lastIndexOf('.') + 1).toLowerCase();
   return (
-    { png: 'image/png', jpg: 'image/jpeg', webp: 'image/webp', json: 'application/json', txt: 'text/plain; charset=utf-8' }[ext] ??
+    { png: 'image/png', jpg: 'image/jpeg', webp: 'image/webp', wav: 'audio/wav', json: 'application/json', txt: 'text/plain; charset=utf-8' }[ext] ??
     'application/octet-stream'
   );
 }

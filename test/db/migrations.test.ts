@@ -65,4 +65,16 @@ describe('migrations', () => {
     // The models now in use by a job cannot be deleted from under it.
     await expect(ds.query('DELETE FROM models WHERE id = $1', [loraId])).rejects.toThrow(/job_models_model_fk/);
   });
+
+  it('make every model from before an image model, and keep one default model per modality', async () => {
+    await ds.undoLastMigration({ transaction: 'all' });
+    const [{ id }] = await ds.query(`INSERT INTO models (name, kind, pipeline, storage_key, files, size_bytes, sha256, is_default) VALUES ('old', 'BASE', 'builtin', 'k3', '[]', 0, 'old', true) RETURNING id`);
+    await ds.runMigrations({ transaction: 'all' });
+    expect(await ds.query('SELECT modality, is_default FROM models WHERE id = $1', [id])).toEqual([{ modality: 'image', is_default: true }]);
+    const insert = (sha: string, modality: string) =>
+      ds.query(`INSERT INTO models (name, kind, pipeline, modality, storage_key, files, size_bytes, sha256, is_default) VALUES ($1, 'BASE', 'p', $2, $1, '[]', 0, $1, true)`, [sha, modality]);
+    await insert('music', 'audio');
+    await expect(insert('another image', 'image')).rejects.toThrow(/models_one_default/);
+    await expect(insert('another music', 'audio')).rejects.toThrow(/models_one_default/);
+  });
 });

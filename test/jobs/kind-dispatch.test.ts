@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { audioKind } from '../../src/kinds/audio/kind.js';
 import { imageKind } from '../../src/kinds/image/kind.js';
 import { ok } from '../support/graphql.js';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
@@ -26,7 +27,7 @@ describe('which worker takes which job', () => {
     const sdOnly = await worker({ KILN_WORKER_PIPELINES: 'stable-diffusion-onnx' });
     try {
       const { workers } = await ok(api.gql(WORKERS));
-      expect(workers).toEqual([expect.objectContaining({ kinds: ['image', 'install'], queues: ['image.stable-diffusion-onnx', 'install'], providers: ['cpu'], currentJobs: [] })]);
+      expect(workers).toEqual([expect.objectContaining({ kinds: ['image', 'audio', 'install'], queues: ['image.stable-diffusion-onnx', 'install'], providers: ['cpu'], currentJobs: [] })]);
       const { queueStats } = await ok(api.gql(BLOCKED));
       expect(queueStats.blocked).toHaveLength(1);
       expect(queueStats.blocked[0].reason).toMatch(/none of the 1 running worker\(s\) takes image\.builtin jobs \(they take image\.stable-diffusion-onnx, install\)/);
@@ -43,8 +44,8 @@ describe('which worker takes which job', () => {
     try {
       await expect.poll(async () => (await ok(api.gql(GENERATION, { id: generate.id }))).generation.status, { timeout: 30_000 }).toBe('COMPLETED');
       const { workers } = await ok(api.gql(WORKERS));
-      // Every image pipeline runs on the CPU: it takes every image queue, and installs.
-      expect(workers[0].queues).toEqual([...imageKind.queues, 'install']);
+      // Every pipeline runs on the CPU: it takes every image and audio queue, and installs.
+      expect(workers[0].queues).toEqual([...imageKind.queues, ...audioKind.queues, 'install']);
       await expect.poll(async () => (await ok(api.gql(WORKERS))).workers[0].modelsLoaded, { timeout: 15_000 }).toEqual([{ name: 'kiln-builtin' }]);
       expect((await ok(api.gql(BLOCKED))).queueStats).toEqual({ pending: 0, blocked: [] });
     } finally {

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeBuiltinLora } from '../../src/models/builtin-lora.js';
 import { DataType, GraphBuilder } from '../../src/pipelines/onnx/graph-builder.js';
-import { collect, ok, wsClient } from '../support/graphql.js';
+import { collect, modelIdNamed, ok, wsClient } from '../support/graphql.js';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { loraFile } from '../support/lora-files.js';
 import { GENERATE, GENERATION, PROGRESS } from '../support/operations.js';
@@ -76,7 +76,7 @@ describe.each([
   beforeAll(async () => {
     s = await setup();
     client = wsClient(s.k.url);
-    builtinId = (await ok(s.k.gql(`{ models(kind: BASE) { edges { node { id name } } } }`))).models.edges[0].node.id;
+    builtinId = await modelIdNamed(s.k.gql);
   });
   afterAll(async () => {
     await client?.dispose();

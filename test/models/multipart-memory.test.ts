@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSafetensors } from '../../src/models/safetensors.js';
 import { createTestDatabase } from '../support/database.js';
-import { ok } from '../support/graphql.js';
+import { modelIdNamed } from '../support/graphql.js';
 import { freePort, type KilnProcess, spawnKiln } from '../support/processes.js';
 import { uploadMultipart } from '../support/uploads.js';
 
@@ -29,7 +29,7 @@ describe.skipIf(process.platform !== 'linux')('a multipart upload near KILN_MAX_
   });
 
   it('keeps the API process within a few copies of the file, and records its peak', async () => {
-    const builtin = (await ok(kiln.gql(`{ models(kind: BASE) { edges { node { id } } } }`))).models.edges[0].node.id;
+    const builtin = await modelIdNamed(kiln.gql);
     const file = writeSafetensors({ 'unrelated.weight': { dtype: 'F32', shape: [15 * MiB], data: new Float32Array(15 * MiB) } });
     expect(file.length).toBeGreaterThan(60 * MiB);
     const pid = kiln.child.pid!;

@@ -1,7 +1,7 @@
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSafetensors } from '../../src/models/safetensors.js';
-import { collect, ok, wsClient } from '../support/graphql.js';
+import { collect, modelIdNamed, ok, wsClient } from '../support/graphql.js';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { ATTEMPTS, GENERATE, PROGRESS } from '../support/operations.js';
 import { startS3Server, type TestS3Server } from '../support/s3.js';
@@ -72,7 +72,7 @@ describe('Kiln on S3 while the S3 service is down', () => {
 
     // A request that needs storage fails at once, UNAVAILABLE, 503 for plain HTTP clients.
     const lora = writeSafetensors({ 'layer1.lora_down.weight': { dtype: 'F32', shape: [1, 4], data: new Float32Array(4) } });
-    const builtin = (await ok(k.gql('{ models(kind: BASE) { edges { node { id } } } }'))).models.edges[0].node.id;
+    const builtin = await modelIdNamed(k.gql);
     const started = performance.now();
     const upload = (await uploadMultipart(k.url, lora, 'a.safetensors', { name: 'during the outage', kind: 'LORA', baseModelId: builtin })) as { status?: number; errors?: { message: string; extensions: Record<string, unknown> }[] };
     expect(performance.now() - started).toBeLessThan(1000);

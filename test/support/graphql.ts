@@ -93,3 +93,11 @@ export function follow<T = any>(client: Client, query: string, variables: Record
     },
   };
 }
+
+/** The id of the model of this name (the built-in image model by default), asked of the API as a client would. */
+export async function modelIdNamed(gql: GraphQLClient, name = 'kiln-builtin'): Promise<string> {
+  const { models } = await ok(gql<{ models: { edges: { node: { id: string; name: string } }[] } }>('{ models(first: 100) { edges { node { id name } } } }'));
+  const found = models.edges.find((e) => e.node.name === name);
+  if (!found) throw new Error(`no model named ${name}`);
+  return found.node.id;
+}

@@ -8,7 +8,7 @@ import { uploadModelFolder } from '../../src/cli/model-upload.js';
 import { encodeWav } from '../../src/media/wav.js';
 import { makeBuiltinLora } from '../../src/models/builtin-lora.js';
 import { browserDescribe, launchBrowser, openContext, scratchDir, screenshot } from '../support/browser.js';
-import { collect, ok, wsClient } from '../support/graphql.js';
+import { collect, modelIdNamed, ok, wsClient } from '../support/graphql.js';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { GENERATE, PROGRESS } from '../support/operations.js';
 import { writeSdFixture } from '../support/sd-fixtures.js';
@@ -60,11 +60,12 @@ browserDescribe('the web app follows what the API declares, in Chromium', () => 
   beforeAll(async () => {
     scratch = scratchDir();
     await ensureWebAppBuilt();
-    [k, browser] = await Promise.all([startTestKiln(), launchBrowser()]);
+    // Its worker runs image jobs alone, so that a music job waits in a queue it can call blocked.
+    [k, browser] = await Promise.all([startTestKiln({ KILN_WORKER_KINDS: 'image' }), launchBrowser()]);
     let context;
     ({ context, errors } = await openContext(browser));
     page = await context.newPage();
-    const builtin = (await ok(k.gql('{ models(kind: BASE) { edges { node { id name } } } }'))).models.edges[0].node;
+    const builtin = { id: await modelIdNamed(k.gql), name: 'kiln-builtin' };
     const [sd, sdxl] = await Promise.all([
       writeSdFixture(path.join(scratch, 'sd'), { layout: 'optimum' }).then((dir) => uploadModelFolder(k.url, dir, { name: 'tiny sd', kind: 'BASE' })),
       writeSdxlFixture(path.join(scratch, 'sdxl')).then((dir) => uploadModelFolder(k.url, dir, { name: 'tiny sdxl', kind: 'BASE' })),
@@ -222,7 +223,7 @@ browserDescribe('the web app follows what the API declares, in Chromium', () => 
     expect(await worker.locator('.worker-facts').textContent()).toMatch(/Models loaded.*kiln-builtin/);
     await ok(k.gql('mutation($id: ID!) { cancelJob(id: $id) { id } }', { id: running }));
 
-    // A job of a kind no worker here takes waits in a queue the page calls blocked, saying why.
+    // A job of a kind no worker here takes (music) waits in a queue the page calls blocked, saying why.
     const [{ id }] = await k.kiln.ds.query(
       `INSERT INTO jobs (kind, queue, status, current_step, progress, params) VALUES ('audio', 'audio.musicgen-onnx', 'PENDING', 'QUEUED', 0, $1) RETURNING id`,
       [{ prompt: 'a cello, waiting' }],

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeBuiltinLora } from '../../src/models/builtin-lora.js';
-import { ok } from '../support/graphql.js';
+import { modelIdNamed, ok } from '../support/graphql.js';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { uploadMultipart } from '../support/uploads.js';
 
@@ -15,8 +15,7 @@ describe('warm-model affinity', () => {
   let loraId: string;
   beforeAll(async () => {
     api = await startTestKiln({}, ['--role', 'api']);
-    const { models } = await ok(api.gql(`{ models(kind: BASE) { edges { node { id name } } } }`));
-    const base = models.edges.find((e: { node: { name: string } }) => e.node.name === 'kiln-builtin').node.id;
+    const base = await modelIdNamed(api.gql);
     const upload = await uploadMultipart(api.url, makeBuiltinLora({ seed: 7 }), 'style.safetensors', { name: 'style', kind: 'LORA', baseModelId: base });
     loraId = upload.data.uploadModel.id;
   });

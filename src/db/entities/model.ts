@@ -15,6 +15,8 @@ export interface Model {
   name: string;
   kind: ModelKind;
   pipeline: string;
+  /** What its pipeline makes (`image`, `audio`): each modality has its own default model. */
+  modality: 'image' | 'audio';
   baseModelId: string | null;
   triggerWord: string | null;
   /** Storage prefix under which the model's files live. */
@@ -23,6 +25,7 @@ export interface Model {
   sizeBytes: number;
   /** Content hash: of the file for a single-file model, of the sorted file list for a folder. */
   sha256: string;
+  /** The model a job of its modality uses when the input names none; one per modality. */
   isDefault: boolean;
   /** Shipped with Kiln (cannot be deleted). */
   builtin: boolean;
@@ -41,6 +44,8 @@ export const ModelEntity = new EntitySchema<Model>({
     name: { type: 'text' },
     kind: { type: 'text' },
     pipeline: { type: 'text' },
+    // Models from before audio models existed are all image models.
+    modality: { type: 'text', default: 'image' },
     baseModelId: { type: 'uuid', name: 'base_model_id', nullable: true },
     triggerWord: { type: 'text', name: 'trigger_word', nullable: true },
     storageKey: { type: 'text', name: 'storage_key' },
@@ -55,7 +60,7 @@ export const ModelEntity = new EntitySchema<Model>({
   },
   indices: [
     { name: 'models_sha256_key', columns: ['sha256'], unique: true, where: 'deleted_at IS NULL' },
-    { name: 'models_one_default', columns: ['isDefault'], unique: true, where: 'is_default' },
+    { name: 'models_one_default', columns: ['modality'], unique: true, where: 'is_default' },
     { name: 'models_kind_created', columns: ['kind', 'createdAt', 'id'] },
   ],
   foreignKeys: [{ target: 'Model', columnNames: ['baseModelId'], referencedColumnNames: ['id'], onDelete: 'RESTRICT', name: 'models_base_model_fk' }],

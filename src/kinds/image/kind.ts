@@ -6,6 +6,7 @@ import { affinityOf } from '../../jobs/affinity.js';
 import type { KindDefinition, Prepared } from '../../jobs/kind.js';
 import type { ImageCapabilities, Range } from '../../pipelines/capabilities.js';
 import { PIPELINES, pipelineNamed } from '../../pipelines/catalog.js';
+import { lockBaseModel, SHARE } from '../base-model.js';
 import { estimateImageSeconds } from './estimate.js';
 import { IMAGE_REQUIRED, type ImageParams, imageParams } from './params.js';
 import { imageSessionKey } from './session-key.js';
@@ -33,9 +34,9 @@ export const imageKind: KindDefinition<ImageParams> = {
  * share-locked until the transaction ends: neither can be deleted under a job being queued.
  */
 async function prepare(em: EntityManager, input: Partial<ImageParams>, field: string): Promise<Prepared<ImageParams>> {
-  const model = await lockModel(em, input.modelId ?? null, field);
+  const model = await lockBaseModel(em, input.modelId ?? null, 'image', field);
   const caps = pipelineNamed(model.pipeline).capabilities(model.defaults);
-  if (caps.modality !== 'image') throw badInput(`${field}.modelId`, `names a ${caps.modality} model ("${model.name}"), not an image model`);
+  if (caps.modality !== 'image') throw badInput(`${field}.modelId`, `names an ${caps.modality} model ("${model.name}"), not an image model`);
   const lora = input.loraId ? await lockLora(em, input.loraId, model, caps, `${field}.loraId`) : null;
 
   const within = (key: 'steps' | 'guidanceScale' | 'width' | 'height', range: Range & { multipleOf?: number }) => {
@@ -80,15 +81,6 @@ async function prepare(em: EntityManager, input: Partial<ImageParams>, field: st
     queue: queueOf(model.pipeline),
     affinity: affinityOf(imageSessionKey(model.sha256, lora ? { sha256: lora.sha256, weight: params.loraWeight! } : null)),
   };
-}
-
-const SHARE = { mode: 'pessimistic_read' } as const;
-
-async function lockModel(em: EntityManager, modelId: string | null, field: string): Promise<Model> {
-  const model = await em.findOne(ModelEntity, { where: modelId ? { id: modelId, deletedAt: IsNull() } : { isDefault: true }, lock: SHARE });
-  if (!model) throw modelId ? badInput(`${field}.modelId`, `names no model (${modelId})`) : badInput(`${field}.modelId`, 'is needed: there is no default model');
-  if (model.kind !== 'BASE') throw badInput(`${field}.modelId`, `names a LoRA adapter, not a base model (${model.id})`);
-  return model;
 }
 
 async function lockLora(em: EntityManager, loraId: string, model: Model, caps: ImageCapabilities, field: string): Promise<Model> {

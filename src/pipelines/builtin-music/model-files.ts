@@ -49,6 +49,11 @@ export const BUILTIN_MUSIC_FILES = {
 export const BUILTIN_MUSIC_PIPELINE = 'builtin-music';
 export const BUILTIN_MUSIC_CLASS = 'KilnBuiltinMusicPipeline';
 
+/** What a request gets where it leaves a setting out. */
+export const BUILTIN_MUSIC_DEFAULTS = { durationSeconds: 8, guidanceScale: 3, topK: 250, temperature: 1 } as const;
+/** Longest audio the built-in model makes in one request. */
+export const BUILTIN_MUSIC_MAX_SECONDS = 60;
+
 const COND = BUILTIN_MUSIC.embed + BUILTIN_MUSIC.style;
 const PARTIALS = BUILTIN_MUSIC.voices * BUILTIN_MUSIC.harmonics;
 

@@ -10,7 +10,14 @@ import { seedFor } from '../pipeline.js';
 import { SeededRandom } from '../random.js';
 import { TokenSampler } from '../token-sampling.js';
 import { type Arrangement, arrangementFor, bassNote, framesPerNote, hz, melodyNote } from './arrangement.js';
-import { BUILTIN_MUSIC, BUILTIN_MUSIC_FILES } from './model-files.js';
+import { BUILTIN_MUSIC, BUILTIN_MUSIC_DEFAULTS, BUILTIN_MUSIC_FILES, BUILTIN_MUSIC_MAX_SECONDS } from './model-files.js';
+
+const START_DEGREE = 7;
+const STYLE_STREAM = 1;
+const NOISE_STREAM = 2;
+const HAT_NOISE = 0.3;
+// A drum that has not been struck yet is this long silent.
+const NEVER = 60;
 
 /**
  * The built-in music model (model-files.ts) run one frame per step, the way MusicGen runs one
@@ -23,17 +30,6 @@ import { BUILTIN_MUSIC, BUILTIN_MUSIC_FILES } from './model-files.js';
  * chord every half bar; the synthesiser renders each frame. The codes are [melody, bass] MIDI
  * notes per frame.
  */
-export const BUILTIN_MUSIC_DEFAULTS = { durationSeconds: 8, guidanceScale: 3, topK: 250, temperature: 1 } as const;
-/** Longest audio the built-in model makes in one request. */
-export const BUILTIN_MUSIC_MAX_SECONDS = 60;
-
-const START_DEGREE = 7;
-const STYLE_STREAM = 1;
-const NOISE_STREAM = 2;
-const HAT_NOISE = 0.3;
-// A drum that has not been struck yet is this long silent.
-const NEVER = 60;
-
 export async function loadBuiltinMusicPipeline(dir: string, options: AudioLoadOptions): Promise<LoadedAudioPipeline> {
   const sessionOptions = createSessionOptions(options);
   const files = [BUILTIN_MUSIC_FILES.textEncoder, BUILTIN_MUSIC_FILES.melody, BUILTIN_MUSIC_FILES.synth];

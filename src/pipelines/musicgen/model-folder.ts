@@ -23,6 +23,8 @@ import { type GraphVariant, isGraphVariant, VARIANT_ORDER, variantFile, variantP
  */
 export type MusicgenLayout = 'optimum' | 'transformers-js';
 
+export const MUSICGEN_PIPELINE = 'musicgen-onnx';
+
 export interface MusicgenDefaults {
   durationSeconds: number;
   guidanceScale: number;

@@ -12,8 +12,6 @@ import { inspectMusicgenFolder, type MusicgenFolder } from './model-folder.js';
 import { type MusicgenSessions, openMusicgenSessions } from './sessions.js';
 import { loadT5Tokenizer, type T5Tokenizer } from './t5-tokenizer.js';
 
-export const MUSICGEN_PIPELINE = 'musicgen-onnx';
-
 /**
  * MusicGen (text to music) from ONNX graphs, as transformers'
  * `MusicgenForConditionalGeneration.generate` runs it: the prompt → T5 tokens (`</s>` last) →

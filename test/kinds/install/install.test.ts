@@ -9,7 +9,7 @@ import { buildBuiltinModel } from '../../../src/pipelines/builtin/model-files.js
 import { tarOf, zipOf } from '../../support/archives.js';
 import { FakeHub, type RepoFile } from '../../support/fake-hub.js';
 import { buildFluxFixture } from '../../support/flux-fixtures.js';
-import { collect, follow, ok, wsClient } from '../../support/graphql.js';
+import { collect, follow, modelIdNamed, ok, wsClient } from '../../support/graphql.js';
 import { EVENTS, INSTALL, type InstallEvent, installAndWait, MODEL_INSTALL, modelState, workFolderLeft } from '../../support/installs.js';
 import { startTestKiln, type TestKiln } from '../../support/kiln.js';
 import { GENERATE, GENERATION, PROGRESS } from '../../support/operations.js';
@@ -42,7 +42,7 @@ describe('installing models from a hub repository or a URL', () => {
       KILN_RECONCILE_INTERVAL_S: '1',
     });
     client = wsClient(k.url);
-    builtinId = (await ok(k.gql('{ models(first: 1) { edges { node { id } } } }'))).models.edges[0].node.id;
+    builtinId = await modelIdNamed(k.gql);
   });
   afterAll(async () => {
     await client?.dispose();

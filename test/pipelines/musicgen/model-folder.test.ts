@@ -127,7 +127,8 @@ describe('MusicGen folder inspection', () => {
     const declaration = declareMusicgenModel(await inspectMusicgenFolder(dir), 123);
     expect(declaration).toEqual({
       pipeline: 'musicgen-onnx',
-      durationSeconds: { min: 1, max: 30, default: 8 },
+      // 256 positions: 255 decoder steps, 3 of them the delay pattern's, at 50 frames a second.
+      durationSeconds: { min: 1, max: 5.04, default: 5.04 },
       guidanceScale: { min: 0, max: 20, default: 3 },
       topK: { min: 0, max: FIXTURE.vocab, default: FIXTURE.vocab },
       temperature: { min: 0, max: 4, default: 1 },

@@ -59,8 +59,8 @@ export interface Model {
   name: string;
   kind: ModelKind;
   pipeline: string;
-  /** What its pipeline makes: "image" or "audio". */
-  modality: string;
+  /** What its pipeline makes; each modality has its own default model. */
+  modality: 'image' | 'audio';
   /** A base model's; null for a LoRA adapter (its base model's apply). */
   capabilities: ModelCapabilities | null;
   isDefault: boolean;
