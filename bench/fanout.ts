@@ -49,6 +49,10 @@ const api = await startKiln({ ...config, role: 'api' }, log);
 const startWorker = () => startKiln({ ...config, role: 'worker' as const, http: { ...config.http, port: 0 } }, log);
 const wsUrl = `${api.url!.replace(/^http/, 'ws')}/graphql`;
 
+const cpuMsSince = (start: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1000;
+};
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms`;
 
@@ -84,13 +88,16 @@ async function kilnFanout(n: number) {
   const subscribers = clients(['kiln', wsUrl, String(n), '0', id]);
   await subscribers.ready;
   const worker = await startWorker();
+  // From the worker's start on (its start-up is not fan-out's cost); the job starts at once.
+  const cpu = process.cpuUsage();
   const { delays, samples } = await subscribers.done;
+  const cpuMs = cpuMsSince(cpu);
   await worker.stop();
   const sent = samples.map((s) => JSON.parse(s) as { at: string; message: unknown });
   const live = sent.slice(1);
   // The pace the live events happened at, for the anchor to keep.
   const gaps = live.slice(1).map((e, i) => Date.parse(e.at) - Date.parse(live[i]!.at));
-  return { delays, events: sent.length, messages: live.map((e) => JSON.stringify(e.message)), gaps };
+  return { delays, cpuMs, events: sent.length, messages: live.map((e) => JSON.stringify(e.message)), gaps };
 }
 
 /** The same payloads broadcast by a bare `ws` server to N bare `ws` clients, at the pace Kiln's events happened. */
@@ -100,16 +107,18 @@ async function rawFanout(n: number, messages: string[], gaps: number[]) {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const subscribers = clients(['raw', `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, String(n), String(messages.length)]);
   await subscribers.ready;
+  const cpu = process.cpuUsage();
   for (const [i, m] of messages.entries()) {
     const payload = m.replace(/^\{/, `{"sentAt":${Date.now()},`);
     for (const client of wss.clients) client.send(payload);
     await new Promise((r) => setTimeout(r, gaps[i] ?? 0));
   }
   const { delays } = await subscribers.done;
+  const cpuMs = cpuMsSince(cpu);
   for (const client of wss.clients) client.terminate();
   await new Promise<void>((r) => wss.close(() => r()));
   await new Promise<void>((r) => server.close(() => r()));
-  return delays;
+  return { delays, cpuMs };
 }
 
 for (const n of counts) {
@@ -117,9 +126,11 @@ for (const n of counts) {
   const raw = await rawFanout(n, kilnRun.messages, kilnRun.gaps);
   if (kilnRun.delays.length !== n * (kilnRun.events - 1)) throw new Error(`${kilnRun.delays.length} live deliveries, not ${n} × ${kilnRun.events - 1}`);
   console.log(`${n} subscribers, ${kilnRun.events} events each (every subscriber got all of them), an event every ${pct(kilnRun.gaps, 50).toFixed(0)} ms:`);
-  console.log(`  Kiln (graphql-ws)   delivery delay ${fmt(kilnRun.delays)}`);
-  console.log(`  raw ws broadcast    delivery delay ${fmt(raw)}`);
-  console.log(`  p99 ratio, Kiln / raw: ${(pct(kilnRun.delays, 99) / Math.max(0.1, pct(raw, 99))).toFixed(1)}`);
+  // The server process's CPU per delivery: for Kiln, its worker's share too (the runner is a process of its own).
+  const perDelivery = (ms: number) => `${((ms * 1000) / (n * (kilnRun.events - 1))).toFixed(1)} µs CPU per delivery`;
+  console.log(`  Kiln (graphql-ws)   delivery delay ${fmt(kilnRun.delays)}; ${perDelivery(kilnRun.cpuMs)}`);
+  console.log(`  raw ws broadcast    delivery delay ${fmt(raw.delays)}; ${perDelivery(raw.cpuMs)}`);
+  console.log(`  p99 ratio, Kiln / raw: ${(pct(kilnRun.delays, 99) / Math.max(0.1, pct(raw.delays, 99))).toFixed(1)}`);
 }
 
 await api.stop();

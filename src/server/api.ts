@@ -22,6 +22,7 @@ export async function startApi(shared: Shared) {
     apiKeys,
     maxSubscriptions: config.graphql.maxSubscriptionsPerSocket,
     keepAliveMs: config.graphql.keepAliveMs,
+    log,
   });
   await listen(server, config.http.port, config.http.host);
   return {

@@ -34,7 +34,30 @@ export function useSharedSubscriptionResults(): Plugin {
   };
 }
 
-/** The stream's events as results; ending the results ends the stream. */
-async function* eachResult(stream: AsyncIterable<unknown>, resultOf: (payload: unknown) => ExecutionResult | Promise<ExecutionResult>) {
-  for await (const payload of stream) yield await resultOf(payload);
+/**
+ * The stream's events as results; ending the results ends the stream. A plain iterator rather
+ * than an async generator: one promise per event, where a generator's `for await … yield await`
+ * costs several, for every subscriber.
+ */
+function eachResult(stream: AsyncIterable<unknown>, resultOf: (payload: unknown) => ExecutionResult | Promise<ExecutionResult>): AsyncIterableIterator<ExecutionResult> {
+  const source = stream[Symbol.asyncIterator]();
+  const map = (r: IteratorResult<unknown>): IteratorResult<ExecutionResult> | Promise<IteratorResult<ExecutionResult>> => {
+    if (r.done) return { value: undefined, done: true };
+    const result = resultOf(r.value);
+    return result instanceof Promise ? result.then((value) => ({ value, done: false })) : { value: result, done: false };
+  };
+  return {
+    next: () => source.next().then(map),
+    return: async () => {
+      await source.return?.();
+      return { value: undefined, done: true };
+    },
+    throw: async (err: unknown) => {
+      if (source.throw) return source.throw(err).then(map);
+      throw err;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }

@@ -1,10 +1,11 @@
 import type { Server } from 'node:http';
 import { type ExecutionArgs, GraphQLError, type GraphQLFormattedError } from 'graphql';
-import { CloseCode } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
+import { CloseCode, type ServerOptions } from 'graphql-ws';
 import { WebSocketServer } from 'ws';
+import type { Logger } from '../log.js';
 import { ApiKeys } from './clients.js';
 import { codeRequestErrors } from './errors.js';
+import { serveGraphqlWs } from './ws-transport.js';
 import type { Yoga } from './yoga.js';
 
 /** Largest message a client may send over the socket (ws accepts 100 MiB by default). */
@@ -18,6 +19,7 @@ export interface WebSocketOptions {
   maxSubscriptions: number;
   /** Protocol pings; a peer that does not answer one in time is dropped. */
   keepAliveMs: number;
+  log: Logger;
 }
 
 /**
@@ -28,7 +30,7 @@ export interface WebSocketOptions {
  */
 export function attachWebSocket(server: Server, yoga: Yoga, opts: WebSocketOptions) {
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: MAX_PAYLOAD_BYTES });
-  const disposable = useServer<Record<string, unknown>, { apiKeyName?: string }>(
+  const disposable = serveGraphqlWs<{ apiKeyName?: string }>(
     {
       execute: (args) => (args.rootValue as Envelope).execute(args),
       subscribe: (args) => (args.rootValue as Envelope).subscribe(args),
@@ -74,6 +76,7 @@ export function attachWebSocket(server: Server, yoga: Yoga, opts: WebSocketOptio
     },
     wss,
     opts.keepAliveMs,
+    opts.log,
   );
   return {
     async close() {
@@ -93,4 +96,4 @@ interface Envelope {
   execute: (args: ExecutionArgs) => OperationResult;
   subscribe: (args: ExecutionArgs) => OperationResult;
 }
-type OperationResult = ReturnType<NonNullable<Parameters<typeof useServer>[0]['execute']>>;
+type OperationResult = ReturnType<NonNullable<ServerOptions['execute']>>;

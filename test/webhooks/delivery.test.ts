@@ -163,14 +163,15 @@ describe('webhook deliveries', () => {
   it('gives up on an attempt past its timeout and tries again; follows no redirect', async () => {
     const hooks = await receiver();
     const elsewhere = await receiver();
-    hooks.answer = (r, n) => (r.json.type !== 'job.completed' ? { status: 200 } : n === 0 ? { status: 200, delayMs: 3000 } : { status: 302, headers: { location: elsewhere.url } });
+    hooks.answer = (r, n) => (r.json.type !== 'job.completed' ? { status: 200 } : n === 0 ? { status: 200, delayMs: 8000 } : { status: 302, headers: { location: elsewhere.url } });
     const id = await generate({ url: hooks.url });
     const job = await settledLog(id);
     expect(job.webhookDeliveries[0]).toMatchObject({ status: 'FAILED', attemptCount: 2, lastStatusCode: 302, lastError: 'HTTP 302 (redirects are not followed)' });
     const [late, redirected] = job.webhookDeliveries[0].attempts;
     expect(late).toMatchObject({ statusCode: null, error: 'timed out after 1000 ms', nextRetryAt: expect.any(String) });
+    // Cut at its 1 s timeout, not answered when the receiver got round to it (8 s).
     expect(late.durationMs).toBeGreaterThanOrEqual(1000);
-    expect(late.durationMs).toBeLessThan(2000);
+    expect(late.durationMs).toBeLessThan(8000);
     expect(redirected).toMatchObject({ statusCode: 302, nextRetryAt: null });
     expect(elsewhere.received).toHaveLength(0);
   });
