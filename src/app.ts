@@ -18,6 +18,9 @@ import { RateLimiter } from './limits/rate-limiter.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/metrics.js';
 import { registerBuiltinModel } from './models/builtin.js';
+import { expireDatasetUploads } from './datasets/dataset-expiry.js';
+import { sweepTrainingFiles } from './kinds/training/file-sweep.js';
+import { removeStaleAttemptFolders } from './kinds/training/work-folders.js';
 import { expireUploads } from './models/uploads.js';
 import { startApi } from './server/api.js';
 import { listen } from './server/listen.js';
@@ -113,7 +116,7 @@ export async function startKiln(config: Config, log: Logger, options: StartOptio
         maxRetries: config.jobs.maxRetries,
         retryDelayMs: config.jobs.retryDelayMs,
         // A backstop behind the runner's own hard limit, for a worker process that hangs whole.
-        jobTimeoutSeconds: (kind.timeouts?.(defaults) ?? defaults).hardTimeoutSeconds + 60,
+        jobTimeoutSeconds: (kind.timeouts?.(defaults, config) ?? defaults).hardTimeoutSeconds + 60,
         heartbeatSeconds: config.worker.heartbeatSeconds,
       });
     const shared: Shared = { config, log, ds, boss, storage, signer, listener, health, metrics, rateLimiter, kinds, jobPolicy: policyOf, subscriptions: () => subscriptions() };
@@ -126,6 +129,9 @@ export async function startKiln(config: Config, log: Logger, options: StartOptio
         () => rateLimiter.prune(),
         () => pruneWorkers(ds),
         () => moveLegacyJobs(ds, boss, kinds, policyOf, log),
+        () => expireDatasetUploads({ ds, storage, log }, config.fileRetentionMs),
+        () => sweepTrainingFiles({ ds, storage, log }, config.fileRetentionMs),
+        ...(config.role !== 'api' ? [() => removeStaleAttemptFolders(ds, config.training.workDir, log)] : []),
       ],
     });
     await reconciler.start();

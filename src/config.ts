@@ -108,6 +108,18 @@ const envSchema = z.object({
   KILN_TRAINER_AI_TOOLKIT: z.string().trim().min(1).optional(),
   /** Command that runs sd-scripts' train_network.py on this host (words split on spaces); unset: no sd-scripts here. */
   KILN_TRAINER_SD_SCRIPTS: z.string().trim().min(1).optional(),
+  /** Hard time limit of one training attempt (its soft limit is 95% of it). */
+  KILN_TRAINING_TIMEOUT_S: int(1, 30 * 86_400).default(7200),
+  /** Where a worker keeps the folders of the trainings it runs (removed when each attempt ends). */
+  KILN_TRAINING_DIR: z.string().min(1).optional(),
+  /** Days a training's checkpoints and an unfinished dataset upload are kept after they end or stall. */
+  KILN_FILE_RETENTION_DAYS: z.coerce.number().min(0).max(3650).default(7),
+  KILN_DATASET_MAX_FILE_MB: z.coerce.number().positive().max(4096).default(100),
+  KILN_DATASET_MAX_MB: z.coerce.number().positive().max(65_536).default(500),
+  KILN_DATASET_MIN_IMAGES: int(1, 100_000).default(5),
+  KILN_DATASET_MAX_IMAGES: int(1, 100_000).default(200),
+  /** Largest image a dataset takes, in millions of pixels (decompression bombs are refused by this count before decoding). */
+  KILN_DATASET_MAX_MEGAPIXELS: z.coerce.number().positive().max(1000).default(64),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -173,6 +185,16 @@ export interface Config {
   breaker: { failureThreshold: number; openMs: number };
   /** External LoRA trainers installed on this host: each one's command line as words. */
   trainers: { aiToolkit: string[] | undefined; sdScripts: string[] | undefined };
+  training: {
+    /** Hard limit of one attempt. */
+    timeoutSeconds: number;
+    /** The worker's local folder for trainings' work. */
+    workDir: string;
+  };
+  /** What a dataset upload may hold. */
+  datasets: { maxFileBytes: number; maxBytes: number; minImages: number; maxImages: number; maxPixels: number };
+  /** How long files left behind (finished trainings' checkpoints, unfinished dataset uploads) are kept. */
+  fileRetentionMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -189,6 +211,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     throw new ConfigError(`Invalid setting ${name}=${JSON.stringify(env[name])}: ${issue.message}`);
   }
   const e = parsed.data;
+  if (e.KILN_DATASET_MIN_IMAGES > e.KILN_DATASET_MAX_IMAGES) {
+    throw new ConfigError(`Invalid setting KILN_DATASET_MIN_IMAGES=${e.KILN_DATASET_MIN_IMAGES}: more than KILN_DATASET_MAX_IMAGES (${e.KILN_DATASET_MAX_IMAGES})`);
+  }
   const dataDir = path.resolve(e.KILN_DATA_DIR);
   return {
     env: e.NODE_ENV,
@@ -269,6 +294,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     health: { queueStallSeconds: e.KILN_QUEUE_STALL_S },
     breaker: { failureThreshold: e.KILN_BREAKER_FAILURES, openMs: e.KILN_BREAKER_OPEN_S * 1000 },
     trainers: { aiToolkit: e.KILN_TRAINER_AI_TOOLKIT?.split(/\s+/), sdScripts: e.KILN_TRAINER_SD_SCRIPTS?.split(/\s+/) },
+    training: { timeoutSeconds: e.KILN_TRAINING_TIMEOUT_S, workDir: path.resolve(e.KILN_TRAINING_DIR ?? path.join(dataDir, 'training')) },
+    datasets: {
+      maxFileBytes: Math.floor(e.KILN_DATASET_MAX_FILE_MB * MiB),
+      maxBytes: Math.floor(e.KILN_DATASET_MAX_MB * MiB),
+      minImages: e.KILN_DATASET_MIN_IMAGES,
+      maxImages: e.KILN_DATASET_MAX_IMAGES,
+      maxPixels: Math.floor(e.KILN_DATASET_MAX_MEGAPIXELS * 1e6),
+    },
+    fileRetentionMs: e.KILN_FILE_RETENTION_DAYS * 86_400_000,
   };
 }
 

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { DataSource } from 'typeorm';
 import { migrations } from '../../migrations/index.js';
+import { DatasetEntity } from './entities/dataset.js';
 import { IdempotencyKeyEntity } from './entities/idempotency-key.js';
 import { JobAttemptEntity } from './entities/job-attempt.js';
 import { JobEventEntity } from './entities/job-event.js';
@@ -10,6 +11,7 @@ import { JobEntity } from './entities/job.js';
 import { ModelUploadEntity } from './entities/model-upload.js';
 import { ModelEntity } from './entities/model.js';
 import { RateLimitBucketEntity } from './entities/rate-limit-bucket.js';
+import { TrainingSweepEntity } from './entities/training-sweep.js';
 import { WorkerEntity } from './entities/worker.js';
 
 export const entities = [
@@ -23,6 +25,8 @@ export const entities = [
   ModelUploadEntity,
   RateLimitBucketEntity,
   WorkerEntity,
+  DatasetEntity,
+  TrainingSweepEntity,
 ];
 
 export interface DataSourceOptions {

@@ -1,5 +1,6 @@
 import type { KindDefinition } from '../jobs/kind.js';
 import { imageKind } from './image/kind.js';
+import { trainingKind } from './training/kind.js';
 
 /** Every kind of work Kiln runs: a kind is a folder beside this file and one line here. */
-export const KINDS: readonly KindDefinition[] = [imageKind];
+export const KINDS: readonly KindDefinition[] = [imageKind, trainingKind];

@@ -1,5 +1,6 @@
 import type { JobWithMetadata, PgBoss } from 'pg-boss';
 import type { DataSource } from 'typeorm';
+import type { Config } from '../config.js';
 import type { Timing } from '../db/entities/job.js';
 import { type Model, ModelEntity } from '../db/entities/model.js';
 import { JobFailure } from '../errors.js';
@@ -33,6 +34,8 @@ export interface JobDeps {
   /** Time limits of an attempt, unless its kind has its own. */
   timeouts: Timeouts;
   cancelGraceMs: number;
+  /** The process's settings, lent to tasks. */
+  config: Config;
 }
 
 /** Why a run is stopped from outside, as the failure it ends with. */
@@ -104,7 +107,7 @@ async function execute(deps: JobDeps, slot: RunSlot, a: Attempt, stop: AbortCont
   let writes = Promise.resolve();
   const reporter = new StepReporter(kind.steps);
   const held: ModelDir[] = [];
-  const limits = kind.timeouts?.(deps.timeouts) ?? deps.timeouts;
+  const limits = kind.timeouts?.(deps.timeouts, deps.config) ?? deps.timeouts;
   const ctx: TaskContext<Record<string, unknown>> = {
     job: { ...a.job, params: params.data },
     attempt: a.number,
@@ -113,6 +116,7 @@ async function execute(deps: JobDeps, slot: RunSlot, a: Attempt, stop: AbortCont
     metrics: deps.metrics,
     timing,
     storage: deps.storage,
+    config: deps.config,
     filesPrefix: attemptKey(a.job.id, a.lease),
     report(step, report) {
       const event = reporter.event(step, report);

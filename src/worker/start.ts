@@ -1,6 +1,7 @@
 import { ConfigError } from '../config.js';
 import { ModelCache } from '../models/model-cache.js';
 import { runnablePipelines } from '../pipelines/catalog.js';
+import { hostTrainers } from '../trainers/registry.js';
 import type { Shared } from '../shared.js';
 import { Worker } from './worker.js';
 
@@ -29,6 +30,7 @@ export async function startWorker(shared: Shared) {
       leaseSeconds: config.worker.heartbeatSeconds,
       timeouts: { softTimeoutSeconds: config.jobs.softTimeoutSeconds, hardTimeoutSeconds: config.jobs.hardTimeoutSeconds },
       cancelGraceMs: 10_000,
+      config,
     },
     shared.listener,
     {
@@ -48,7 +50,7 @@ export async function startWorker(shared: Shared) {
   try {
     await worker.start((providers) => ({
       pipelines: runnablePipelines(providers).filter((p) => !config.worker.pipelines || config.worker.pipelines.includes(p)),
-      trainers: [],
+      trainers: hostTrainers(config.trainers).map((t) => t.name),
     }));
   } catch (err) {
     await modelCache.stop();
