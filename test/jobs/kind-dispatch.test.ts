@@ -22,7 +22,7 @@ describe('which worker takes which job', () => {
     ]);
 
     // A worker that runs Stable Diffusion only: it does not take the built-in model's job.
-    const sdOnly = await worker({ KILN_WORKER_PIPELINES: 'stable-diffusion-onnx' });
+    const sdOnly = await worker({ KILN_WORKER_KINDS: 'image', KILN_WORKER_PIPELINES: 'stable-diffusion-onnx' });
     try {
       const { workers } = await ok(api.gql(WORKERS));
       expect(workers).toEqual([expect.objectContaining({ kinds: ['image'], queues: ['image.stable-diffusion-onnx'], providers: ['cpu'], currentJobs: [] })]);
@@ -42,7 +42,7 @@ describe('which worker takes which job', () => {
     try {
       await expect.poll(async () => (await ok(api.gql(GENERATION, { id: generate.id }))).generation.status, { timeout: 30_000 }).toBe('COMPLETED');
       const { workers } = await ok(api.gql(WORKERS));
-      expect(workers[0].queues).toEqual(['image.builtin', 'image.flux-onnx', 'image.stable-diffusion-onnx']);
+      expect(workers[0].queues).toEqual(['image.builtin', 'image.flux-onnx', 'image.stable-diffusion-xl-onnx', 'image.stable-diffusion-onnx', 'training.builtin']);
       await expect.poll(async () => (await ok(api.gql(WORKERS))).workers[0].modelsLoaded, { timeout: 15_000 }).toEqual([{ name: 'kiln-builtin' }]);
       expect((await ok(api.gql(BLOCKED))).queueStats).toEqual({ pending: 0, blocked: [] });
     } finally {

@@ -41,10 +41,12 @@ export async function run(ctx: TaskContext<TrainingParams>): Promise<TaskResult>
       throw new JobFailure('STORAGE_ERROR', `could not fetch the last checkpoint: ${(err as Error).message}`, true, { cause: err });
     });
     at = { stepIndex: resumed, etaSeconds: undefined };
+    ctx.signal.throwIfAborted();
     ctx.report('LOADING_MODEL', { message: resumed ? `Loading the model; continuing from the checkpoint at step ${resumed}` : 'Loading the model' });
     const base = await ctx.model('base');
     if (!base) throw new JobFailure('MODEL_NOT_FOUND', `model ${p.baseModelId} no longer exists`, false);
     ctx.timing.modelLoadMs = base.fetchMs;
+    ctx.signal.throwIfAborted();
 
     const spec: TrainingSpec = {
       datasetDir,
