@@ -1,8 +1,8 @@
 import { ConfigError } from '../config.js';
 import { ModelCache } from '../models/model-cache.js';
 import { runnablePipelines } from '../pipelines/catalog.js';
-import { hostTrainers } from '../trainers/registry.js';
 import type { Shared } from '../shared.js';
+import { hostTrainers } from '../trainers/registry.js';
 import { Worker } from './worker.js';
 
 /** The worker: its model cache, its runner processes, and its fetch loops. */
