@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
 import { createDataSource } from '../../src/db/data-source.js';
 import { pendingSchemaChanges } from '../../src/db/schema-drift.js';
+import { JobKinds1796185500000 } from '../../migrations/1796185500000-job-kinds.js';
 import { migrations } from '../../migrations/index.js';
 import { createTestDatabase } from '../support/database.js';
 
@@ -26,7 +27,8 @@ describe('migrations', () => {
   });
 
   it('carry the generations made before kinds over as image jobs, with their models, events, attempts and images', async () => {
-    await ds.undoLastMigration({ transaction: 'all' });
+    // Back to before the job-kinds migration, undoing those after it first.
+    for (let i = migrations.indexOf(JobKinds1796185500000); i < migrations.length; i++) await ds.undoLastMigration({ transaction: 'all' });
     const [{ id: modelId }] = await ds.query(
       `INSERT INTO models (name, kind, pipeline, storage_key, files, size_bytes, sha256) VALUES ('m', 'BASE', 'builtin', 'k', '[]', 0, 'abc') RETURNING id`,
     );
