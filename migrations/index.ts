@@ -7,6 +7,7 @@ import { RateLimits1795435832331 } from './1795435832331-rate-limits.js';
 import { JobKinds1796185500000 } from './1796185500000-job-kinds.js';
 import { Webhooks1796188550539 } from './1796188550539-webhooks.js';
 import { ModelModality1796190756984 } from './1796190756984-model-modality.js';
+import { Training1796191109423 } from './1796191109423-training.js';
 
 /** Every migration, oldest first. Listed rather than globbed so any runtime can load them. */
 export const migrations: (new () => MigrationInterface)[] = [
@@ -18,4 +19,5 @@ export const migrations: (new () => MigrationInterface)[] = [
   JobKinds1796185500000,
   Webhooks1796188550539,
   ModelModality1796190756984,
+  Training1796191109423,
 ];

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { PgBoss } from 'pg-boss';
 import type { DataSource } from 'typeorm';
 import type { Config } from './config.js';
+import { expireDatasetUploads } from './datasets/dataset-expiry.js';
 import { openDatabase } from './db/data-source.js';
 import { startEmbeddedPostgres } from './db/embedded-postgres.js';
 import { PgListener } from './events/pg-listener.js';
@@ -15,6 +16,8 @@ import { jobPolicy, startQueue } from './jobs/queue.js';
 import { Reconciler } from './jobs/reconciler.js';
 import { pruneWorkers } from './jobs/workers.js';
 import { KINDS } from './kinds/registry.js';
+import { sweepTrainingFiles } from './kinds/training/file-sweep.js';
+import { removeStaleAttemptFolders } from './kinds/training/work-folders.js';
 import { RateLimiter } from './limits/rate-limiter.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/metrics.js';
@@ -118,7 +121,7 @@ export async function startKiln(config: Config, log: Logger, options: StartOptio
         maxRetries: config.jobs.maxRetries,
         retryDelayMs: config.jobs.retryDelayMs,
         // A backstop behind the runner's own hard limit, for a worker process that hangs whole.
-        jobTimeoutSeconds: (kind.timeouts?.(defaults) ?? defaults).hardTimeoutSeconds + 60,
+        jobTimeoutSeconds: (kind.timeouts?.(defaults, config) ?? defaults).hardTimeoutSeconds + 60,
         heartbeatSeconds: config.worker.heartbeatSeconds,
       });
     const shared: Shared = { config, log, ds, boss, storage, signer, listener, health, metrics, rateLimiter, kinds, jobPolicy: policyOf, subscriptions: () => subscriptions() };
@@ -136,6 +139,9 @@ export async function startKiln(config: Config, log: Logger, options: StartOptio
         // What the attempts of the kinds this worker runs left on its host.
         ...(config.role === 'api' ? [] : kinds.filter((k) => k.housekeeping && (config.worker.kinds ?? [k.name]).includes(k.name)))
           .map((k) => () => k.housekeeping!({ ds, storage, config, log: log.child({ kind: k.name }) })),
+        () => expireDatasetUploads({ ds, storage, log }, config.fileRetentionMs),
+        () => sweepTrainingFiles({ ds, storage, log }, config.fileRetentionMs),
+        ...(config.role !== 'api' ? [() => removeStaleAttemptFolders(ds, config.training.workDir, log)] : []),
       ],
     });
     await reconciler.start();

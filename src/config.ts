@@ -147,6 +147,18 @@ const envSchema = z.object({
   KILN_INSTALL_PARALLEL: int(1, 32).default(4),
   /** Let installs fetch plain http:// URLs (a mirror inside a private network); https:// only by default. */
   KILN_INSTALL_ALLOW_HTTP: bool.default(false),
+  /** Hard time limit of one training attempt (its soft limit is 95% of it). */
+  KILN_TRAINING_TIMEOUT_S: int(1, 30 * 86_400).default(7200),
+  /** Where a worker keeps the folders of the trainings it runs (removed when each attempt ends). */
+  KILN_TRAINING_DIR: z.string().min(1).optional(),
+  /** Days a training's checkpoints and an unfinished dataset upload are kept after they end or stall. */
+  KILN_FILE_RETENTION_DAYS: z.coerce.number().min(0).max(3650).default(7),
+  KILN_DATASET_MAX_FILE_MB: z.coerce.number().positive().max(4096).default(100),
+  KILN_DATASET_MAX_MB: z.coerce.number().positive().max(65_536).default(500),
+  KILN_DATASET_MIN_IMAGES: int(1, 100_000).default(5),
+  KILN_DATASET_MAX_IMAGES: int(1, 100_000).default(200),
+  /** Largest image a dataset takes, in millions of pixels (decompression bombs are refused by this count before decoding). */
+  KILN_DATASET_MAX_MEGAPIXELS: z.coerce.number().positive().max(1000).default(64),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -213,6 +225,16 @@ export interface Config {
   /** External LoRA trainers installed on this host: each one's command line as words. */
   trainers: { aiToolkit: string[] | undefined; sdScripts: string[] | undefined };
   webhooks: WebhookSettings;
+  training: {
+    /** Hard limit of one attempt. */
+    timeoutSeconds: number;
+    /** The worker's local folder for trainings' work. */
+    workDir: string;
+  };
+  /** What a dataset upload may hold. */
+  datasets: { maxFileBytes: number; maxBytes: number; minImages: number; maxImages: number; maxPixels: number };
+  /** How long files left behind (finished trainings' checkpoints, unfinished dataset uploads) are kept. */
+  fileRetentionMs: number;
   install: {
     /** Work folders of installs under way on this host, one per job. */
     dir: string;
@@ -254,6 +276,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     throw new ConfigError(`Invalid setting ${name}=${shown}: ${issue.message}`);
   }
   const e = parsed.data;
+  if (e.KILN_DATASET_MIN_IMAGES > e.KILN_DATASET_MAX_IMAGES) {
+    throw new ConfigError(`Invalid setting KILN_DATASET_MIN_IMAGES=${e.KILN_DATASET_MIN_IMAGES}: more than KILN_DATASET_MAX_IMAGES (${e.KILN_DATASET_MAX_IMAGES})`);
+  }
   const dataDir = path.resolve(e.KILN_DATA_DIR);
   return {
     env: e.NODE_ENV,
@@ -354,6 +379,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
       parallelFiles: e.KILN_INSTALL_PARALLEL,
       allowHttp: e.KILN_INSTALL_ALLOW_HTTP,
     },
+    training: { timeoutSeconds: e.KILN_TRAINING_TIMEOUT_S, workDir: path.resolve(e.KILN_TRAINING_DIR ?? path.join(dataDir, 'training')) },
+    datasets: {
+      maxFileBytes: Math.floor(e.KILN_DATASET_MAX_FILE_MB * MiB),
+      maxBytes: Math.floor(e.KILN_DATASET_MAX_MB * MiB),
+      minImages: e.KILN_DATASET_MIN_IMAGES,
+      maxImages: e.KILN_DATASET_MAX_IMAGES,
+      maxPixels: Math.floor(e.KILN_DATASET_MAX_MEGAPIXELS * 1e6),
+    },
+    fileRetentionMs: e.KILN_FILE_RETENTION_DAYS * 86_400_000,
   };
 }
 

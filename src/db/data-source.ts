@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { DataSource } from 'typeorm';
 import { migrations } from '../../migrations/index.js';
+import { DatasetEntity } from './entities/dataset.js';
 import { IdempotencyKeyEntity } from './entities/idempotency-key.js';
 import { JobWebhookEntity } from './entities/job-webhook.js';
 import { JobWebhookSecretEntity } from './entities/job-webhook-secret.js';
@@ -15,6 +16,7 @@ import { RateLimitBucketEntity } from './entities/rate-limit-bucket.js';
 import { WebhookAttemptEntity } from './entities/webhook-attempt.js';
 import { WebhookDeliveryEntity } from './entities/webhook-delivery.js';
 import { WebhookEndpointEntity } from './entities/webhook-endpoint.js';
+import { TrainingSweepEntity } from './entities/training-sweep.js';
 import { WorkerEntity } from './entities/worker.js';
 
 export const entities = [
@@ -33,6 +35,8 @@ export const entities = [
   JobWebhookSecretEntity,
   WebhookDeliveryEntity,
   WebhookAttemptEntity,
+  DatasetEntity,
+  TrainingSweepEntity,
 ];
 
 export interface DataSourceOptions {

@@ -39,8 +39,10 @@ export interface KindDefinition<P extends Record<string, unknown> = any> {
   prepare(em: EntityManager, input: Partial<P>, field: string): Promise<Prepared<P>>;
   /** Seconds these jobs take one after another, queue wait not included. */
   estimateSeconds(em: EntityManager, params: P[]): Promise<number>;
-  /** Time limits of one attempt when they are not the service's defaults (trainings run for hours). */
-  timeouts?(defaults: Timeouts): Timeouts;
+  /** Time limits of one attempt when they are not the service's defaults (trainings run for hours, `config` may say how long). */
+  timeouts?(defaults: Timeouts, config: Config): Timeouts;
+  /** What a worker needs to take jobs from this queue of the kind, for `queueStats.blocked` (e.g. "the sd-scripts trainer"). */
+  queueNeeds?(queue: string): string;
   /** What a worker runs for one attempt; loaded only where jobs run. */
   task(): Promise<{ run(ctx: TaskContext<P>): Promise<TaskResult> }>;
   /** Its GraphQL types and operations; loaded by the API's schema. Without them its jobs are GenericJob. */
@@ -99,7 +101,7 @@ export interface TaskContext<P> {
   /** Filled by the task as it goes; stored with the outcome. */
   timing: Timing;
   storage: Storage;
-  /** The process's settings, for kinds with settings of their own (an install's hub and token). */
+  /** The worker process's settings, for what a kind reads of them (an install's hub and token, trainers' commands, work folders). */
   config: Config;
   /** Where this attempt's files go; what is there is removed if the attempt does not complete. */
   filesPrefix: string;

@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import type { KindDefinition } from './kind.js';
 import { liveWorkers } from './workers.js';
 
 export interface QueueStats {
@@ -23,9 +24,10 @@ export interface BlockedQueue {
 
 /**
  * Counts by status (of one kind, or all), how long the oldest pending job has waited, recent run
- * times, and the queues whose jobs wait for a worker that is not running.
+ * times, and the queues whose jobs wait for a worker that is not running (saying what such a
+ * worker needs where the queue's kind says).
  */
-export async function queueStats(ds: DataSource, kind?: string | null): Promise<QueueStats> {
+export async function queueStats(ds: DataSource, kind?: string | null, kinds: readonly KindDefinition[] = []): Promise<QueueStats> {
   const [row] = await ds.query(
     `SELECT
        count(*) FILTER (WHERE status = 'PENDING')::int AS pending,
@@ -49,11 +51,11 @@ export async function queueStats(ds: DataSource, kind?: string | null): Promise<
     cancelled: row.cancelled,
     oldestPendingAgeSeconds: row.oldest_pending_age_seconds,
     averageProcessingSeconds: row.average_processing_seconds,
-    blocked: row.pending > 0 ? await blockedQueues(ds, kind) : [],
+    blocked: row.pending > 0 ? await blockedQueues(ds, kind, kinds) : [],
   };
 }
 
-async function blockedQueues(ds: DataSource, kind?: string | null): Promise<BlockedQueue[]> {
+async function blockedQueues(ds: DataSource, kind: string | null | undefined, kinds: readonly KindDefinition[]): Promise<BlockedQueue[]> {
   const waiting: { queue: string; kind: string; pending: number; age: number }[] = await ds.query(
     `SELECT queue, kind, count(*)::int AS pending, extract(epoch FROM now() - min(created_at))::float AS age
      FROM jobs WHERE status = 'PENDING' AND ($1::text IS NULL OR kind = $1) GROUP BY queue, kind ORDER BY queue`,
@@ -72,6 +74,11 @@ async function blockedQueues(ds: DataSource, kind?: string | null): Promise<Bloc
         workers.length === 0
           ? 'no worker is running'
           : `none of the ${workers.length} running worker(s) takes ${w.queue} jobs (they take ${[...served].sort().join(', ') || 'nothing'}): ` +
-            `start one whose KILN_WORKER_KINDS includes ${w.kind} and whose execution providers run what the queue needs`,
+            `start one whose KILN_WORKER_KINDS includes ${w.kind} and ${needs(kinds, w.kind, w.queue)}`,
     }));
+}
+
+function needs(kinds: readonly KindDefinition[], kind: string, queue: string): string {
+  const said = kinds.find((k) => k.name === kind)?.queueNeeds?.(queue);
+  return said ? `that has ${said}` : 'whose execution providers run what the queue needs';
 }

@@ -33,6 +33,6 @@ builder.queryField('queueStats', (t) =>
     type: QueueStatsRef,
     description: 'Jobs by status, of every kind or of one (e.g. "image").',
     args: { kind: t.arg.string({ required: false }) },
-    resolve: (_, { kind }, ctx) => queueStats(ctx.services.ds, kind),
+    resolve: (_, { kind }, ctx) => queueStats(ctx.services.ds, kind, ctx.services.kinds),
   }),
 );

@@ -41,6 +41,7 @@ export function buildYoga(services: Services, signer: UrlSigner, ops: Ops): Yoga
   const requestIds = useRequestIds();
   // The largest multipart upload, with room for its operation and map.
   const multipartBytes = config.uploads.maxMultipartBytes + 1024 * 1024;
+  const maxFiles = 2 * config.datasets.maxImages + 100;
   return createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -56,7 +57,8 @@ export function buildYoga(services: Services, signer: UrlSigner, ops: Ops): Yoga
     maxRequestBodySize: multipartBytes,
     // yoga holds multipart files in memory: the limit bounds what one request can take.
     fetchAPI: createFetch({
-      formDataLimits: { fileSize: config.uploads.maxMultipartBytes, files: 1, fieldSize: 1024 * 1024, fields: 16, parts: 20 },
+      // Files: one model, or a dataset's images and captions (and zips of them) in one request.
+      formDataLimits: { fileSize: config.uploads.maxMultipartBytes, files: maxFiles, fieldSize: 1024 * 1024, fields: 16, parts: maxFiles + 20 },
     }),
     plugins: [
       requestIds.plugin,

@@ -17,3 +17,15 @@ export const builtinModelKey = (version: number, sha256: string) => `models/buil
 
 /** The built-in music model's folder, likewise. */
 export const builtinMusicModelKey = (version: number, sha256: string) => `models/builtin-music-v${version}-${sha256.slice(0, 12)}`;
+/** A dataset's canonical folder (`001.png`, `001.txt`, …, `manifest.json`). */
+export const datasetKey = (datasetId: string) => `datasets/${datasetId}`;
+
+/** The files a client sent for a dataset upload, by their place in it, until it is checked. */
+export const datasetUploadKey = (datasetId: string) => `dataset-uploads/${datasetId}`;
+
+/**
+ * A training's checkpoints, kept across attempts so that a retry on any worker continues from
+ * the last one (outside every attempt's folder, which goes when the attempt fails). Each lease
+ * writes its own: `<lease>-<step>/…` and `latest-<lease>.json` naming the newest.
+ */
+export const trainingCheckpointsKey = (jobId: string) => `${jobKey(jobId)}/checkpoints`;

@@ -26,6 +26,7 @@ export interface ModelDir {
 }
 
 export interface JobDeps {
+  /** The process's settings, lent to tasks. */
   config: Config;
   ds: DataSource;
   metrics: Metrics;
@@ -136,7 +137,7 @@ async function execute(deps: JobDeps, slot: RunSlot, a: Attempt, stop: AbortCont
   });
   const reporter = new StepReporter(kind.steps);
   const held: ModelDir[] = [];
-  const limits = kind.timeouts?.(deps.timeouts) ?? deps.timeouts;
+  const limits = kind.timeouts?.(deps.timeouts, deps.config) ?? deps.timeouts;
   const ctx: TaskContext<Record<string, unknown>> = {
     job: { ...a.job, params: params.data },
     attempt: a.number,

@@ -2,6 +2,7 @@ import { ConfigError } from '../config.js';
 import { ModelCache } from '../models/model-cache.js';
 import { runnablePipelines } from '../pipelines/catalog.js';
 import type { Shared } from '../shared.js';
+import { hostTrainers } from '../trainers/registry.js';
 import { Worker } from './worker.js';
 
 /** The worker: its model cache, its runner processes, and its fetch loops. */
@@ -49,7 +50,7 @@ export async function startWorker(shared: Shared) {
   try {
     await worker.start((providers) => ({
       pipelines: runnablePipelines(providers).filter((p) => !config.worker.pipelines || config.worker.pipelines.includes(p)),
-      trainers: [],
+      trainers: hostTrainers(config.trainers).map((t) => t.name),
     }));
   } catch (err) {
     await modelCache.stop();

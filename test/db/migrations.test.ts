@@ -67,7 +67,9 @@ describe('migrations', () => {
   });
 
   it('make every model from before an image model, and keep one default model per modality', async () => {
-    await ds.undoLastMigration({ transaction: 'all' });
+    // Back to just before models had a modality, undoing the later migrations first.
+    const modality = migrations.findIndex((m) => m.name === 'ModelModality1796190756984');
+    for (let i = migrations.length; i > modality; i--) await ds.undoLastMigration({ transaction: 'all' });
     const [{ id }] = await ds.query(`INSERT INTO models (name, kind, pipeline, storage_key, files, size_bytes, sha256, is_default) VALUES ('old', 'BASE', 'builtin', 'k3', '[]', 0, 'old', true) RETURNING id`);
     await ds.runMigrations({ transaction: 'all' });
     expect(await ds.query('SELECT modality, is_default FROM models WHERE id = $1', [id])).toEqual([{ modality: 'image', is_default: true }]);

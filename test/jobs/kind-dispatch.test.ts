@@ -24,13 +24,13 @@ describe('which worker takes which job', () => {
     ]);
 
     // A worker that runs Stable Diffusion only: it does not take the built-in model's job.
-    const sdOnly = await worker({ KILN_WORKER_PIPELINES: 'stable-diffusion-onnx' });
+    const sdOnly = await worker({ KILN_WORKER_KINDS: 'image', KILN_WORKER_PIPELINES: 'stable-diffusion-onnx' });
     try {
       const { workers } = await ok(api.gql(WORKERS));
-      expect(workers).toEqual([expect.objectContaining({ kinds: ['image', 'audio', 'install'], queues: ['image.stable-diffusion-onnx', 'install'], providers: ['cpu'], currentJobs: [] })]);
+      expect(workers).toEqual([expect.objectContaining({ kinds: ['image'], queues: ['image.stable-diffusion-onnx'], providers: ['cpu'], currentJobs: [] })]);
       const { queueStats } = await ok(api.gql(BLOCKED));
       expect(queueStats.blocked).toHaveLength(1);
-      expect(queueStats.blocked[0].reason).toMatch(/none of the 1 running worker\(s\) takes image\.builtin jobs \(they take image\.stable-diffusion-onnx, install\)/);
+      expect(queueStats.blocked[0].reason).toMatch(/none of the 1 running worker\(s\) takes image\.builtin jobs \(they take image\.stable-diffusion-onnx\)/);
       const health = (await (await fetch(`${api.url}/health`)).json()) as { checks: { queue: { status: string; message: string } } };
       expect(health.checks.queue).toMatchObject({ status: 'degraded', message: expect.stringContaining('1 image.builtin job(s) wait') });
       expect((await ok(api.gql(GENERATION, { id: generate.id }))).generation.status).toBe('PENDING');
@@ -44,8 +44,8 @@ describe('which worker takes which job', () => {
     try {
       await expect.poll(async () => (await ok(api.gql(GENERATION, { id: generate.id }))).generation.status, { timeout: 30_000 }).toBe('COMPLETED');
       const { workers } = await ok(api.gql(WORKERS));
-      // Every pipeline runs on the CPU: it takes every image and audio queue, and installs.
-      expect(workers[0].queues).toEqual([...imageKind.queues, ...audioKind.queues, 'install']);
+      // Every pipeline and the built-in trainer run on the CPU: it takes every image and audio queue, builtin trainings and installs.
+      expect(workers[0].queues).toEqual([...imageKind.queues, ...audioKind.queues, 'training.builtin', 'install']);
       await expect.poll(async () => (await ok(api.gql(WORKERS))).workers[0].modelsLoaded, { timeout: 15_000 }).toEqual([{ name: 'kiln-builtin' }]);
       expect((await ok(api.gql(BLOCKED))).queueStats).toEqual({ pending: 0, blocked: [] });
     } finally {

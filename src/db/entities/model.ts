@@ -10,6 +10,20 @@ export interface ModelFile {
   sha256: string;
 }
 
+/** How Kiln trained a LoRA adapter. */
+export interface TrainedFrom {
+  jobId: string;
+  datasetId: string;
+  datasetName: string;
+  /** The dataset's hash, as the adapter's `kiln.dataset_sha256` has it (the dataset may be deleted since). */
+  datasetSha256: string;
+  trainer: string;
+  /** The training's parameters as it ran with them. */
+  parameters: Record<string, unknown>;
+  /** The adapter file's safetensors metadata (the trainer's `ss_*` and Kiln's `kiln.*`). */
+  metadata: Record<string, string>;
+}
+
 export interface Model {
   id: string;
   name: string;
@@ -31,6 +45,8 @@ export interface Model {
   builtin: boolean;
   /** Pipeline defaults for omitted inputs (steps, guidanceScale, width, height, scheduler). */
   defaults: Record<string, number | string>;
+  /** For a LoRA adapter Kiln trained; null for one that was uploaded. */
+  training: TrainedFrom | null;
   createdAt: Date;
   /** Deleted models keep their row (past jobs name them) but lose their files. */
   deletedAt: Date | null;
@@ -55,6 +71,7 @@ export const ModelEntity = new EntitySchema<Model>({
     isDefault: { type: 'boolean', name: 'is_default', default: false },
     builtin: { type: 'boolean', default: false },
     defaults: { type: 'jsonb', default: () => "'{}'" },
+    training: { type: 'jsonb', nullable: true },
     createdAt,
     deletedAt: { type: 'timestamptz', name: 'deleted_at', nullable: true },
   },

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 import * as ort from 'onnxruntime-node';
 import { JobFailure } from '../../errors.js';
 import { readLoraAdapter } from '../../models/lora-adapter.js';
@@ -68,6 +69,8 @@ async function trainBuiltin(spec: TrainingSpec, hooks: TrainingHooks): Promise<T
 
   const started = performance.now();
   for (let step = startStep + 1; step <= spec.steps; step++) {
+    // A step is synchronous work: yielding between steps lets the process hear a cancel (and its parent) meanwhile.
+    await setImmediate();
     hooks.signal.throwIfAborted();
     const { loss, gradients } = denoisingPass(base, params.patched(baseMatrices), coords, batches.draw(step), { gradients: true });
     if (!Number.isFinite(loss)) throw new JobFailure('TRAINING_DIVERGED', `the loss is ${loss} at step ${step}: the learning rate ${spec.learningRate} is too high for this dataset`, false);

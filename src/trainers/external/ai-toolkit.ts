@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readSafetensorsHeader } from '../../models/safetensors.js';
-import type { LossPoint, TrainingCheckpoint } from '../trainer.js';
+import type { LossPoint, TrainerRequirements, TrainingCheckpoint } from '../trainer.js';
 import type { AdapterExpectations } from './adapter-check.js';
 import { fileSafeName, layOutDataset } from './dataset-layout.js';
 import { type ExternalTool, externalTrainer, type ExternalTrainerOptions, type ToolRun, wholeSafetensors } from './external-trainer.js';
@@ -28,11 +28,14 @@ export function aiToolkitTrainer(options: ExternalTrainerOptions) {
   return externalTrainer(aiToolkit, options);
 }
 
+/** What a host needs to run it, whether or not this one has it. */
+export const AI_TOOLKIT_REQUIREMENTS: TrainerRequirements = { pipelines: ['stable-diffusion-onnx'], device: 'cuda' };
+
 const LORA_KEY = /^lora_unet_[A-Za-z0-9_]+\.(lora_down\.weight|lora_up\.weight|alpha)$/;
 
 const aiToolkit: ExternalTool = {
   name: 'ai-toolkit',
-  requirements: { pipelines: ['stable-diffusion-onnx'], device: 'cuda' },
+  requirements: AI_TOOLKIT_REQUIREMENTS,
   async prepare(spec, dataset, captions, samplePrompts, base): Promise<ToolRun> {
     const name = fileSafeName(spec.name, 'lora');
     const datasetDir = path.join(spec.workDir, 'dataset');

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { JobFailure } from '../../errors.js';
-import type { TrainingCheckpoint } from '../trainer.js';
+import type { TrainerRequirements, TrainingCheckpoint } from '../trainer.js';
 import { fileSafeName, layOutDataset } from './dataset-layout.js';
 import { type ExternalTool, externalTrainer, type ExternalTrainerOptions, type ToolRun } from './external-trainer.js';
 import { parseTqdmLine, postfixNumber } from './tqdm-line.js';
@@ -29,11 +29,14 @@ export function sdScriptsTrainer(options: ExternalTrainerOptions) {
   return externalTrainer(sdScripts, options);
 }
 
+/** What a host needs to run it, whether or not this one has it. */
+export const SD_SCRIPTS_REQUIREMENTS: TrainerRequirements = { pipelines: ['stable-diffusion-onnx'], device: 'cuda' };
+
 const LORA_KEY = /^lora_unet_[A-Za-z0-9_]+\.(lora_down\.weight|lora_up\.weight|alpha)$/;
 
 const sdScripts: ExternalTool = {
   name: 'sd-scripts',
-  requirements: { pipelines: ['stable-diffusion-onnx'], device: 'cuda' },
+  requirements: SD_SCRIPTS_REQUIREMENTS,
   check(base) {
     if (base.architecture === 'sdxl') {
       throw new JobFailure('TRAINING_INVALID', 'the sd-scripts trainer trains SD 1.x and 2.x LoRAs; its SDXL LoRAs use module names no SDXL model Kiln runs has (use ai-toolkit)', false);

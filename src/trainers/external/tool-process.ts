@@ -113,7 +113,7 @@ function groupExists(pgid: number): boolean {
  * group would be killed: Linux hands process ids out in increasing order, so that takes the
  * counter wrapping round pid_max in the meantime.)
  */
-async function killOrphan(workDir: string) {
+export async function killOrphan(workDir: string) {
   const pgid = Number(await fs.readFile(path.join(workDir, PGID_FILE), 'utf8').catch(() => ''));
   if (Number.isSafeInteger(pgid) && pgid > 1) signalGroup(pgid, 'SIGKILL');
 }
