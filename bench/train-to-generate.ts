@@ -12,23 +12,42 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { createClient } from 'graphql-ws';
-import WebSocket from 'ws';
-import { startKiln } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { startEmbeddedPostgres } from '../src/db/embedded-postgres.js';
-import { createLogger } from '../src/log.js';
-import { readLoraAdapter } from '../src/models/lora-adapter.js';
-import { loraPatcher } from '../src/models/lora-merge.js';
-import { BUILTIN_DEFAULTS, BUILTIN_FILES } from '../src/pipelines/builtin/model-files.js';
-import { loadBuiltinPipeline } from '../src/pipelines/builtin/pipeline.js';
-import { builtinTrainer } from '../src/trainers/builtin/trainer.js';
-import { paint, PICTURES, writeBuiltinModel } from '../test/support/training-datasets.js';
+import { parseCommandLine } from '../src/cli/command-line.js';
 
-const { values: args } = parseArgs({
-  options: { steps: { type: 'string', default: '200' }, resolution: { type: 'string', default: '32' }, batch: { type: 'string', default: '4' } },
-});
+const USAGE = `usage: npm run bench:train-generate [-- --steps 200] [--resolution 32] [--batch 4]
+  --steps N        training steps (default 200)
+  --resolution N   training resolution in pixels (default 32)
+  --batch N        images per step (default 4)
+  --help           this text`;
+const { values: args } = parseCommandLine(USAGE, { steps: { type: 'string', default: '200' }, resolution: { type: 'string', default: '32' }, batch: { type: 'string', default: '4' } });
+// Loaded once the command line is read, so that --help does not wait for the whole service.
+const [
+  { createClient },
+  { default: WebSocket },
+  { startKiln },
+  { loadConfig },
+  { startEmbeddedPostgres },
+  { createLogger },
+  { readLoraAdapter },
+  { loraPatcher },
+  { BUILTIN_DEFAULTS, BUILTIN_FILES },
+  { loadBuiltinPipeline },
+  { builtinTrainer },
+  { paint, PICTURES, writeBuiltinModel },
+] = await Promise.all([
+  import('graphql-ws'),
+  import('ws'),
+  import('../src/app.js'),
+  import('../src/config.js'),
+  import('../src/db/embedded-postgres.js'),
+  import('../src/log.js'),
+  import('../src/models/lora-adapter.js'),
+  import('../src/models/lora-merge.js'),
+  import('../src/pipelines/builtin/model-files.js'),
+  import('../src/pipelines/builtin/pipeline.js'),
+  import('../src/trainers/builtin/trainer.js'),
+  import('../test/support/training-datasets.js'),
+]);
 const spec = { steps: Number(args.steps), rank: 8, alpha: 8, learningRate: 0.01, resolution: Number(args.resolution), batchSize: Number(args.batch), seed: 1 };
 const trigger = 'kilnstyle';
 const prompt = `${trigger}, ${PICTURES[0]!.caption}`;
