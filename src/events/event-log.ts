@@ -25,6 +25,15 @@ export interface NewEvent {
  */
 const NOTIFIED_EVENT_BYTES = 7000;
 
+/**
+ * What the statement that appends events also writes, in the same statement (so with no
+ * transaction around it): more columns of the job (`set`) and more common table expressions
+ * (`ctes`), which may use `j` (the updated job: id, event_seq, kind), `$1` (the job's id), `$6`
+ * (the lease) and their own parameters, numbered from `first`.
+ */
+export type AlsoWritten = (first: number) => { set: string; ctes: string; params: unknown[] };
+const FIRST_EXTRA_PARAM = 9;
+
 /** The lease a worker holds on a job; its writes land only while it still holds it. */
 export interface Lease {
   lease: number;
@@ -46,7 +55,13 @@ export async function appendEvent(em: EntityManager, jobId: string, ev: NewEvent
  * the job (its progress between QUEUED and the end), so their commit need not wait for the disk:
  * a crash may lose them, never a state change, and the next durable commit makes them durable.
  */
-export async function appendEvents(em: EntityManager, jobId: string, events: NewEvent[], opts: { lease?: Lease | undefined; progressOnly?: boolean } = {}): Promise<JobEvent[]> {
+export async function appendEvents(
+  em: EntityManager,
+  jobId: string,
+  events: NewEvent[],
+  opts: { lease?: Lease | undefined; progressOnly?: boolean; also?: AlsoWritten } = {},
+): Promise<JobEvent[]> {
+  const also = opts.also?.(FIRST_EXTRA_PARAM);
   const last = events.at(-1)!;
   const rows = events.map((ev, i) => ({
     i: i + 1,
@@ -64,7 +79,7 @@ export async function appendEvents(em: EntityManager, jobId: string, events: New
   }));
   const result: Record<string, unknown>[] = await em.query(
     `WITH j AS (
-       UPDATE jobs SET event_seq = event_seq + $2, current_step = $3, status = $4, progress = $5
+       UPDATE jobs SET event_seq = event_seq + $2, current_step = $3, status = $4, progress = $5${also ? `, ${also.set}` : ''}
        WHERE id = $1 AND ($6::int IS NULL OR (lease = $6 AND lease_expires_at > now()))
        RETURNING id, event_seq, kind
      ), e AS (
@@ -77,11 +92,21 @@ export async function appendEvents(em: EntityManager, jobId: string, events: New
        RETURNING *
      ), commit AS (
        SELECT CASE WHEN $8 THEN set_config('synchronous_commit', 'off', true) END
-     )
+     )${also ? `, ${also.ctes}` : ''}
      SELECT e.*, pg_notify('${Channel.events}', json_build_object('j', e.job_id, 's', e.seq, 'st', e.status, 'k', j.kind,
               'e', CASE WHEN octet_length(row_to_json(e)::text) <= ${NOTIFIED_EVENT_BYTES} THEN row_to_json(e) END)::text)
      FROM e, j, commit ORDER BY e.seq`,
-    [jobId, events.length, last.step, last.status, roundProgress(last.progress), opts.lease?.lease ?? null, JSON.stringify(rows), opts.progressOnly ?? false],
+    [
+      jobId,
+      events.length,
+      last.step,
+      last.status,
+      roundProgress(last.progress),
+      opts.lease?.lease ?? null,
+      JSON.stringify(rows),
+      opts.progressOnly ?? false,
+      ...(also?.params ?? []),
+    ],
   );
   return result.map(eventFromRow);
 }

@@ -29,14 +29,19 @@ export function progressStream(ds: DataSource, hub: EventHub, jobId: string, aft
       return reading;
     }
     reading = (async () => {
-      do {
-        readAgain = false;
-        for (const e of await eventsAfter(ds.manager, jobId, last)) {
-          if (queue.closed) return;
-          if (e.seq > last) emit(e);
-        }
-      } while (readAgain && !queue.closed);
-    })().finally(() => (reading = undefined));
+      try {
+        do {
+          readAgain = false;
+          for (const e of await eventsAfter(ds.manager, jobId, last)) {
+            if (queue.closed) return;
+            if (e.seq > last) emit(e);
+          }
+        } while (readAgain && !queue.closed);
+      } finally {
+        // In the same turn as the last check of readAgain: a hint arriving later starts a new read.
+        reading = undefined;
+      }
+    })();
     return reading;
   };
 

@@ -2,11 +2,10 @@ import os from 'node:os';
 import type { JobWithMetadata, PgBoss } from 'pg-boss';
 import type { DataSource, EntityManager } from 'typeorm';
 import { type Job, JobEntity, QUEUED, type Timing } from '../db/entities/job.js';
-import { JobOutputEntity } from '../db/entities/job-output.js';
 import { entityFromRow, queryRows } from '../db/sql.js';
 import type { JobFailure } from '../errors.js';
 import { appendEvent, appendEvents, type NewEvent } from '../events/event-log.js';
-import type { NewOutput, TaskResult } from './kind.js';
+import type { TaskResult } from './kind.js';
 import { inTransaction } from './queue.js';
 import { endJob } from './terminal.js';
 
@@ -46,24 +45,25 @@ export interface Attempt {
 const lost = (a: Attempt) => new LeaseLost(`lease ${a.lease} on job ${a.job.id} is no longer held`);
 
 /**
- * Takes the job for this pg-boss job's attempt: RUNNING, a new lease whose expiry the worker
- * keeps pushing back, and an attempt row; a run that was still open (its worker died) is closed
- * as WORKER_LOST. One statement in the common case, since it sits between two jobs on an
- * accelerator. Undefined when there is nothing to run: the job is gone or over, was cancelled,
- * or missed its deadline (the last two are ended here, and the pg-boss job with them).
+ * Takes the job for this pg-boss job's attempt, in `em`'s transaction (the one that fetched it,
+ * so that fetching and taking cost one durable commit): RUNNING, a new lease whose expiry the
+ * worker keeps pushing back, and an attempt row; a run that was still open (its worker died) is
+ * closed as WORKER_LOST. One statement in the common case, since it sits between two jobs on an
+ * accelerator. No attempt when there is nothing to run: the job is gone or over, was cancelled,
+ * or missed its deadline (the last two are ended here, and the pg-boss job with them). The
+ * leases of the closed runs are for the caller to hand on once the transaction commits.
  */
 export async function beginAttempt(
-  ds: DataSource,
+  em: EntityManager,
   boss: PgBoss,
   fetched: JobWithMetadata<unknown>,
   jobId: string,
   leaseSeconds: number,
-  onLostRuns: LostRunsHandler,
-): Promise<Attempt | undefined> {
+): Promise<{ attempt?: Attempt; lostLeases: number[] }> {
   const number = fetched.retryCount + 1;
   const queued: QueuedJob = { id: fetched.id, queue: fetched.name, retryCount: fetched.retryCount, retryLimit: fetched.retryLimit };
   const [row] = await queryRows(
-    ds,
+    em,
     `WITH j AS (
        UPDATE jobs
        SET lease = lease + 1, status = 'RUNNING', retry_count = $3,
@@ -80,29 +80,26 @@ export async function beginAttempt(
     [jobId, leaseSeconds, fetched.retryCount, number, WORKER_ID],
   );
   if (row) {
-    const job = entityFromRow(ds, JobEntity, row);
-    if (row.lost_leases.length) onLostRuns(jobId, row.lost_leases);
-    return { job, lease: job.lease, number, queued, leaseSeconds };
+    const job = entityFromRow(em, JobEntity, row);
+    return { attempt: { job, lease: job.lease, number, queued, leaseSeconds }, lostLeases: row.lost_leases };
   }
   // Not runnable: find out why, under the row's lock, and end it if it was cancelled or late.
-  let lost: number[] = [];
-  const settled = await ds.transaction(async (em) => {
-    const [state] = await em.query(
-      `SELECT status, started_at IS NULL AS never_started, cancel_requested_at IS NOT NULL AS cancel_requested,
-              deadline_at IS NOT NULL AND deadline_at < now() AS late
-       FROM jobs WHERE id = $1 FOR UPDATE`,
-      [jobId],
-    );
-    if (!state || (state.status !== 'PENDING' && state.status !== 'RUNNING')) return false;
-    if (!state.cancel_requested && !(state.late && state.never_started)) throw new Error(`job ${jobId} is runnable after all`);
-    lost = await closeLostRuns(em, jobId);
-    await endJob(em, jobId, { ...(state.cancel_requested ? CANCELLED_BEFORE_RERUN : DEADLINE_PASSED), attempt: number - 1 });
-    await settleJob(boss, queued, 'cancel', inTransaction(em));
-    return true;
-  });
-  if (lost.length) onLostRuns(jobId, lost);
-  if (!settled) await boss.complete(queued.queue, [{ id: fetched.id, retryCount: fetched.retryCount }], { skipped: 'job gone or over' });
-  return undefined;
+  const [state] = await em.query(
+    `SELECT status, started_at IS NULL AS never_started, cancel_requested_at IS NOT NULL AS cancel_requested,
+            deadline_at IS NOT NULL AND deadline_at < now() AS late
+     FROM jobs WHERE id = $1 FOR UPDATE`,
+    [jobId],
+  );
+  const db = inTransaction(em);
+  if (!state || (state.status !== 'PENDING' && state.status !== 'RUNNING')) {
+    await boss.complete(queued.queue, [{ id: fetched.id, retryCount: fetched.retryCount }], { skipped: 'job gone or over' }, { db });
+    return { lostLeases: [] };
+  }
+  if (!state.cancel_requested && !(state.late && state.never_started)) throw new Error(`job ${jobId} is runnable after all`);
+  const lostLeases = await closeLostRuns(em, jobId);
+  await endJob(em, jobId, { ...(state.cancel_requested ? CANCELLED_BEFORE_RERUN : DEADLINE_PASSED), attempt: number - 1 });
+  await settleJob(boss, queued, 'cancel', db);
+  return { lostLeases };
 }
 
 const CANCELLED_BEFORE_RERUN = { status: 'CANCELLED' as const, message: 'Cancelled before it ran again' };
@@ -162,38 +159,50 @@ export async function recordEvents(ds: DataSource, a: Attempt, events: StepEvent
 }
 
 /**
- * The steps not yet written, outputs, timing, COMPLETED, the kind's own writes and the queue's
- * completion: one fenced transaction, whose durable commit makes every earlier event durable too.
+ * Records the attempt COMPLETED, fenced by its lease, with the queue's completion: one durable
+ * transaction, whose first statement writes the steps not yet written, COMPLETED, the timing,
+ * the attempt's end and its outputs; then the kind's own writes (`commit`) and pg-boss's.
  */
 export async function completeAttempt(ds: DataSource, boss: PgBoss, a: Attempt, result: TaskResult, timing: Timing, unwritten: StepEvent[] = []): Promise<void> {
+  const completed: NewEvent = { step: 'COMPLETED', status: 'COMPLETED', attempt: a.number, progress: 1, message: 'Completed' };
+  const events = [...unwritten.map((ev) => running(a, ev)), completed];
+  const outputs = result.outputs.map((o) => ({ index: o.index, media_type: o.mediaType, storage_key: o.storageKey, mime_type: o.mimeType, bytes: o.bytes, sha256: o.sha256, metadata: o.metadata }));
+  const ending = (p: number) => ({
+    set: `timing = $${p}, completed_at = clock_timestamp(), lease_expires_at = NULL`,
+    ctes: `ended AS (
+       UPDATE job_attempts SET ended_at = clock_timestamp(), outcome = 'COMPLETED' FROM j WHERE job_attempts.job_id = j.id AND job_attempts.lease = $6
+     ), outputs AS (
+       INSERT INTO job_outputs (job_id, index, media_type, storage_key, mime_type, bytes, sha256, metadata)
+       SELECT j.id, o.index, o.media_type, o.storage_key, o.mime_type, o.bytes, o.sha256, o.metadata
+       FROM j, jsonb_to_recordset($${p + 1}::jsonb) AS o(index int, media_type text, storage_key text, mime_type text, bytes bigint, sha256 text, metadata jsonb)
+     )`,
+    params: [JSON.stringify(timing), JSON.stringify(outputs)],
+  });
   await ds.transaction(async (em) => {
-    const completed: NewEvent = { step: 'COMPLETED', status: 'COMPLETED', attempt: a.number, progress: 1, message: 'Completed' };
-    const written = await appendEvents(em, a.job.id, [...unwritten.map((ev) => running(a, ev)), completed], { lease: a });
-    if (!written.length) throw lost(a);
-    const outputs: NewOutput[] = result.outputs;
-    // TypeORM's insert types cannot see through jsonb columns' Record types.
-    if (outputs.length) await em.insert(JobOutputEntity, outputs.map((o) => ({ ...o, jobId: a.job.id })) as never);
+    if (!(await appendEvents(em, a.job.id, events, { lease: a, also: ending })).length) throw lost(a);
     await result.commit?.(em);
     await settleJob(boss, a.queued, 'complete', inTransaction(em), { outputs: outputs.length });
-    // Last, so that completed_at is as close to the commit as it gets.
-    await em.query(
-      `WITH attempt AS (
-         UPDATE job_attempts SET ended_at = clock_timestamp(), outcome = 'COMPLETED' WHERE job_id = $1 AND lease = $2
-       )
-       UPDATE jobs SET timing = $3, completed_at = clock_timestamp(), lease_expires_at = NULL WHERE id = $1`,
-      [a.job.id, a.lease, JSON.stringify(timing)],
-    );
   });
 }
 
 /**
- * Ends the attempt after a failure: back to PENDING for pg-boss to retry when the failure is
- * retryable and tries are left, otherwise FAILED (or CANCELLED) for good.
+ * Ends the attempt after a failure, after the steps it reported that are not written yet: back
+ * to PENDING for pg-boss to retry when the failure is retryable and tries are left, otherwise
+ * FAILED (or CANCELLED) for good.
  */
-export async function failAttempt(ds: DataSource, boss: PgBoss, a: Attempt, failure: JobFailure, timing: Timing): Promise<'retry' | 'failed' | 'cancelled'> {
+export async function failAttempt(
+  ds: DataSource,
+  boss: PgBoss,
+  a: Attempt,
+  failure: JobFailure,
+  timing: Timing,
+  unwritten: StepEvent[] = [],
+): Promise<'retry' | 'failed' | 'cancelled'> {
   const outcome = failure.code === 'CANCELLED' ? 'cancelled' : failure.retryable && a.queued.retryCount < a.queued.retryLimit ? 'retry' : 'failed';
   const error = { code: failure.code, message: failure.message, retryable: failure.retryable };
   await ds.transaction(async (em) => {
+    // The steps the run reported before it failed, not written yet, go first.
+    if (unwritten.length && !(await appendEvents(em, a.job.id, unwritten.map((ev) => running(a, ev)), { lease: a })).length) throw lost(a);
     let written: boolean;
     if (outcome === 'retry') {
       written = await requeue(em, a.job.id, a.number, `Attempt ${a.number} failed (${failure.code}: ${failure.message}); retrying`, a);
@@ -231,14 +240,16 @@ async function closeAttempt(em: EntityManager, a: Attempt, outcome: string, erro
   );
 }
 
-async function settleJob(boss: PgBoss, job: QueuedJob, how: 'complete' | 'fail' | 'cancel', db: ReturnType<typeof inTransaction>, data?: object) {
+/** Settles the pg-boss job, in the caller's transaction when `db` is given. */
+async function settleJob(boss: PgBoss, job: QueuedJob, how: 'complete' | 'fail' | 'cancel', db: ReturnType<typeof inTransaction> | undefined, data?: object) {
   const attempt = [{ id: job.id, retryCount: job.retryCount }];
+  const options = db ? { db } : {};
   const result = (
     how === 'cancel'
-      ? await boss.cancel(job.queue, attempt, { db })
+      ? await boss.cancel(job.queue, attempt, options)
       : how === 'fail'
-        ? await boss.fail(job.queue, attempt, data, { db })
-        : await boss.complete(job.queue, attempt, data, { db })
+        ? await boss.fail(job.queue, attempt, data, options)
+        : await boss.complete(job.queue, attempt, data, options)
   ) as Settled;
   // Fenced by pg-boss to the attempt this worker fetched: 0 means the queue gave the job away.
   if (result.affected !== 1) throw new LeaseLost(`the queue no longer holds job ${job.id} at retry ${job.retryCount}`);

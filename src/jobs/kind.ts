@@ -119,6 +119,12 @@ export interface TaskContext<P> {
    * under the attempt's time limits: killed past the hard one, asked to stop on abort.
    */
   inRunner<T>(module: string, input: unknown, onEvent: (name: string, data: unknown) => void): Promise<T>;
+  /**
+   * Says the task needs the runner no more (it has what inference made): the worker's slot starts
+   * its next job while this task finishes (encodes and stores its outputs), so the accelerator
+   * does not wait on the disk. inRunner fails after it.
+   */
+  releaseRunner(): void;
 }
 
 export interface StepReport {

@@ -4,9 +4,16 @@ import { isDatabaseUnavailable } from '../db/outage.js';
 import { type Attempt, recordEvents, type StepEvent } from '../jobs/attempt.js';
 
 /**
+ * Steps reported within this long of each other go out in one write; a task done by then has
+ * them written with its completion, in no write of their own. Short beside what a watcher
+ * notices, long beside a fast model's whole run.
+ */
+const LINGER_MS = 3;
+
+/**
  * Writes an attempt's step events in order while its task goes on: one write in flight at a time,
- * and whatever was reported meanwhile goes out together in the next one, so a fast task costs a
- * statement per burst of steps, not per step. While the database cannot be reached the events
+ * and whatever was reported meanwhile (or within LINGER_MS of the first) goes out together in the
+ * next one, so a fast task costs a statement per burst of steps, not per step. While the database cannot be reached the events
  * wait and are written once it is back (the task goes on meanwhile); a write the database refuses
  * (the lease was lost) is handed to `onError`, and nothing more is written.
  */
@@ -15,6 +22,8 @@ export class EventWriter {
   private flushing: Promise<void> | undefined;
   /** A write failed, or the caller took the queue: nothing more is written here. */
   private closed = false;
+  /** Ends the wait for more steps before a write: the caller takes them, or waits for them. */
+  private linger: AbortController | undefined;
 
   constructor(
     private readonly ds: DataSource,
@@ -28,8 +37,9 @@ export class EventWriter {
     this.flushing ??= this.flush();
   }
 
-  /** Resolves once every event pushed so far is written (or the writes failed). */
+  /** Resolves once every event pushed so far is written (or the writes failed); no lingering for more. */
   async written(): Promise<void> {
+    this.linger?.abort();
     while (this.flushing) await this.flushing;
   }
 
@@ -39,12 +49,16 @@ export class EventWriter {
    */
   async take(): Promise<StepEvent[]> {
     this.closed = true;
+    this.linger?.abort();
     await this.flushing;
     return this.queue.splice(0);
   }
 
   private async flush(): Promise<void> {
     try {
+      this.linger = new AbortController();
+      await delay(LINGER_MS, undefined, { signal: this.linger.signal }).catch(() => undefined);
+      this.linger = undefined;
       while (this.queue.length && !this.closed) {
         const batch = this.queue.splice(0);
         try {

@@ -1,15 +1,14 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { JobWithMetadata, PgBoss } from 'pg-boss';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { Config } from '../config.js';
 import type { Timing } from '../db/entities/job.js';
 import { type Model, ModelEntity } from '../db/entities/model.js';
 import { isDatabaseUnavailable } from '../db/outage.js';
 import { JobFailure } from '../errors.js';
-import { type Attempt, beginAttempt, completeAttempt, failAttempt, LeaseLost, renewLease } from '../jobs/attempt.js';
+import { type Attempt, beginAttempt, completeAttempt, failAttempt, LeaseLost, renewLease, type StepEvent } from '../jobs/attempt.js';
 import type { HeldModel, KindDefinition, TaskContext, TaskResult, Timeouts } from '../jobs/kind.js';
-import { removeLostFiles } from '../jobs/lost-files.js';
-import { jobData } from '../jobs/queue.js';
+import { inTransaction, jobData } from '../jobs/queue.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { attemptKey } from '../storage/keys.js';
@@ -65,20 +64,34 @@ export interface RunSlot {
 }
 
 /**
- * Runs one fetched job through its kind's task, reporting each step, and returns once the task is
- * done; its outcome (COMPLETED with its outputs, or the failure) is recorded through
- * `slot.settle`, with the lease kept until that is committed.
+ * Fetched jobs' payloads checked and the jobs taken (see beginAttempt), in the fetching
+ * transaction `em`; a payload that is not one of Kiln's is dropped from the queue.
  */
-export async function runJob(deps: JobDeps, slot: RunSlot, fetched: JobWithMetadata<unknown>): Promise<void> {
-  const { ds, boss } = deps;
+export async function takeJob(deps: JobDeps, em: EntityManager, fetched: JobWithMetadata<unknown>): Promise<Taken> {
   const parsed = jobData.safeParse(fetched.data);
   if (!parsed.success) {
     deps.log.error({ jobId: fetched.id, data: fetched.data }, 'job payload is not one of Kiln\'s; dropping it');
-    await boss.complete(fetched.name, [{ id: fetched.id, retryCount: fetched.retryCount }], { dropped: 'invalid payload' });
-    return;
+    await deps.boss.complete(fetched.name, [{ id: fetched.id, retryCount: fetched.retryCount }], { dropped: 'invalid payload' }, { db: inTransaction(em) });
+    return {};
   }
-  const attempt = await beginAttempt(ds, boss, fetched, parsed.data.jobId, deps.leaseSeconds, removeLostFiles(deps.storage, deps.log));
-  if (!attempt) return;
+  const { jobId } = parsed.data;
+  const { attempt, lostLeases } = await beginAttempt(em, deps.boss, fetched, jobId, deps.leaseSeconds);
+  return { attempt, ...(lostLeases.length ? { lost: { jobId, leases: lostLeases } } : {}) };
+}
+
+/** A fetched job as taken: its attempt (none when there is nothing to run), and the runs of it found dead. */
+export interface Taken {
+  attempt?: Attempt | undefined;
+  /** For removeLostFiles, once the taking transaction has committed. */
+  lost?: { jobId: string; leases: number[] };
+}
+
+/**
+ * Runs a taken job through its kind's task, reporting each step, and returns once the task is
+ * done; its outcome (COMPLETED with its outputs, or the failure) is recorded through
+ * `slot.settle`, with the lease kept until that is committed.
+ */
+export async function runJob(deps: JobDeps, slot: RunSlot, attempt: Attempt): Promise<void> {
   const id = attempt.job.id;
   const log = deps.log.child({ jobId: id, kind: attempt.job.kind, attempt: attempt.number, lease: attempt.lease });
   const stop = new AbortController();
@@ -89,22 +102,30 @@ export async function runJob(deps: JobDeps, slot: RunSlot, fetched: JobWithMetad
   const stopKeeping = keepLease(deps, attempt, stop, log);
   const started = performance.now();
   const timing: Timing = {};
-  let record: () => Promise<void>;
-  try {
-    const done = await execute(deps, slot, attempt, stop, timing, log);
-    // A database that cannot be reached is waited for (below), not taken for the run's failure.
-    record = () =>
-      complete(deps, attempt, done, timing, started, log).catch((err: unknown) => {
-        if (isDatabaseUnavailable(err)) throw err;
-        return settleFailure(deps, attempt, err, timing, log);
-      });
-  } catch (err) {
-    timing.totalMs = performance.now() - started;
-    record = () => settleFailure(deps, attempt, err, timing, log);
-  }
+  // The slot goes on to its next job once the task is done, or has let the runner go before that.
+  let releaseRunner!: () => void;
+  const runnerReleased = new Promise<void>((resolve) => (releaseRunner = resolve));
+  const outcome = execute(deps, slot, attempt, stop, timing, log, releaseRunner);
+  await Promise.race([outcome.then(releaseRunner, releaseRunner), runnerReleased]);
   slot.settle(async () => {
     try {
-      await whileDatabaseDown(record, log);
+      await outcome.then(
+        // A database that cannot be reached is waited for, not taken for the run's failure.
+        (done) =>
+          whileDatabaseDown(
+            () =>
+              complete(deps, attempt, done, timing, started, log).catch((err: unknown) => {
+                if (isDatabaseUnavailable(err)) throw err;
+                return settleFailure(deps, attempt, err, timing, log, done.unwritten);
+              }),
+            log,
+          ),
+        (err: unknown) => {
+          timing.totalMs = performance.now() - started;
+          const failed = err instanceof RunFailed ? err : new RunFailed(err, []);
+          return whileDatabaseDown(() => settleFailure(deps, attempt, failed.cause, timing, log, failed.unwritten), log);
+        },
+      );
     } finally {
       stopKeeping();
       slot.handBack.removeEventListener('abort', handBack);
@@ -113,15 +134,15 @@ export async function runJob(deps: JobDeps, slot: RunSlot, fetched: JobWithMetad
   });
 }
 
-/** What a task left to record: its result, and the writer of the steps it reported, maybe still writing. */
+/** What a task left to record: its result, and the steps it reported that are not written yet. */
 interface Done {
   kind: string;
   result: TaskResult;
-  writer: EventWriter;
+  unwritten: StepEvent[];
 }
 
 /** Runs the kind's task for the attempt; what it made is recorded afterwards by `complete`. */
-async function execute(deps: JobDeps, slot: RunSlot, a: Attempt, stop: AbortController, timing: Timing, log: Logger): Promise<Done> {
+async function execute(deps: JobDeps, slot: RunSlot, a: Attempt, stop: AbortController, timing: Timing, log: Logger, releaseRunner: () => void): Promise<Done> {
   const { ds } = deps;
   const signal = stop.signal;
   signal.throwIfAborted();
@@ -137,6 +158,7 @@ async function execute(deps: JobDeps, slot: RunSlot, a: Attempt, stop: AbortCont
   });
   const reporter = new StepReporter(kind.steps);
   const held: ModelDir[] = [];
+  let released = false;
   const limits = kind.timeouts?.(deps.timeouts, deps.config) ?? deps.timeouts;
   const ctx: TaskContext<Record<string, unknown>> = {
     job: { ...a.job, params: params.data },
@@ -158,32 +180,47 @@ async function execute(deps: JobDeps, slot: RunSlot, a: Attempt, stop: AbortCont
       slot.usesModels([model.id]);
       return { model, dir: files.dir, fetchMs: files.fetchMs } satisfies HeldModel;
     },
-    inRunner: async <T>(module: string, input: unknown, onEvent: (name: string, data: unknown) => void) =>
-      (await slot.runner.run({ jobId: a.job.id, module, input }, onEvent, {
+    releaseRunner: () => {
+      released = true;
+      releaseRunner();
+    },
+    inRunner: async <T>(module: string, input: unknown, onEvent: (name: string, data: unknown) => void) => {
+      // The slot's next job may be using it.
+      if (released) throw new Error('the task let the runner go and cannot use it again');
+      return (await slot.runner.run({ jobId: a.job.id, module, input }, onEvent, {
         signal,
         softTimeoutMs: limits.softTimeoutSeconds * 1000,
         hardTimeoutMs: limits.hardTimeoutSeconds * 1000,
         cancelGraceMs: deps.cancelGraceMs,
-      })) as T,
+      })) as T;
+    },
   };
   try {
     const task = await taskOf(kind);
     const result = await task.run(ctx);
     signal.throwIfAborted();
-    return { kind: kind.name, result, writer };
+    // Taken now, not when the outcome is recorded (maybe after the slot's last one): what is left
+    // goes with the completion, and a write of their own would only come later.
+    return { kind: kind.name, result, unwritten: await writer.take() };
   } catch (err) {
-    await writer.take();
-    throw err;
+    throw new RunFailed(err, await writer.take());
   } finally {
     held.forEach((h) => h.release());
   }
 }
 
+/** A run's failure, with the steps it reported that are not written yet: they go before the failure's event. */
+class RunFailed {
+  constructor(
+    readonly cause: unknown,
+    readonly unwritten: StepEvent[],
+  ) {}
+}
+
 /** Records a finished attempt: COMPLETED, its outputs and what its kind writes with them, fenced. */
 async function complete(deps: JobDeps, a: Attempt, done: Done, timing: Timing, started: number, log: Logger): Promise<void> {
-  const unwritten = await done.writer.take();
   timing.totalMs = performance.now() - started;
-  await completeAttempt(deps.ds, deps.boss, a, done.result, timing, unwritten);
+  await completeAttempt(deps.ds, deps.boss, a, done.result, timing, done.unwritten);
   deps.metrics.jobs.inc({ kind: done.kind, outcome: 'completed' });
   deps.metrics.observeTiming(done.kind, timing);
   log.info({ timing }, 'job completed');
@@ -194,7 +231,7 @@ async function complete(deps: JobDeps, a: Attempt, done: Done, timing: Timing, s
  * nothing (the lease keeper keeps trying too). Past a few minutes it gives up; pg-boss then hands
  * the job on when its heartbeat has stopped.
  */
-async function whileDatabaseDown(write: () => Promise<void>, log: Logger): Promise<void> {
+async function whileDatabaseDown<T>(write: () => Promise<T>, log: Logger): Promise<T> {
   const giveUpAt = Date.now() + 5 * 60_000;
   for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
     try {
@@ -259,7 +296,7 @@ function keepLease(deps: JobDeps, a: Attempt, stop: AbortController, log: Logger
   };
 }
 
-async function settleFailure(deps: JobDeps, a: Attempt, err: unknown, timing: Timing, log: Logger) {
+async function settleFailure(deps: JobDeps, a: Attempt, err: unknown, timing: Timing, log: Logger, unwritten: StepEvent[]) {
   await deps.storage.deletePrefix(attemptKey(a.job.id, a.lease)).catch((e) => log.warn({ err: e }, 'could not remove partial files'));
   if (err instanceof LeaseLost) {
     deps.metrics.jobs.inc({ kind: a.job.kind, outcome: 'lease_lost' });
@@ -269,7 +306,7 @@ async function settleFailure(deps: JobDeps, a: Attempt, err: unknown, timing: Ti
   const failure =
     err instanceof JobFailure ? err : new JobFailure('INTERNAL', err instanceof Error ? err.message : String(err), true, { cause: err });
   try {
-    const outcome = await failAttempt(deps.ds, deps.boss, a, failure, timing);
+    const outcome = await failAttempt(deps.ds, deps.boss, a, failure, timing, unwritten);
     deps.metrics.jobs.inc({ kind: a.job.kind, outcome });
     // Kiln's own outcomes (a cancel, a time limit, a shutdown) are told by code and message; only
     // a failure caused by an error carries that error, with its stack.

@@ -3,16 +3,33 @@ import type { JobWithMetadata } from 'pg-boss';
 import { Channel } from '../events/channels.js';
 import type { PgListener } from '../events/pg-listener.js';
 import { affinityOf } from '../jobs/affinity.js';
-import { WORKER_ID } from '../jobs/attempt.js';
+import { removeLostFiles } from '../jobs/lost-files.js';
+import { inTransaction } from '../jobs/queue.js';
+import { type Attempt, type LostRunsHandler, WORKER_ID } from '../jobs/attempt.js';
 import type { WorkerCapabilities } from '../jobs/kind.js';
 import { removeWorker, reportWorker, WORKER_REPORT_MS } from '../jobs/workers.js';
 import type { ProviderCheck } from '../pipelines/onnx/provider-check.js';
-import { type JobDeps, runJob, type RunSlot, Stop } from './run-job.js';
+import { type JobDeps, runJob, type RunSlot, Stop, type Taken, takeJob } from './run-job.js';
 import { Runner } from './runner.js';
 import type { RunnerSettings } from './runner-protocol.js';
 
-/** What one fetch gave: the next job (none when the queues are empty) or why it failed. */
-type Fetched = { job?: JobWithMetadata<unknown> } | { err: unknown };
+/** What one fetch gave: the next job, taken (none when the queues are empty), or why it failed. */
+type Fetched = { job?: JobWithMetadata<unknown>; attempt?: Attempt } | { err: unknown };
+
+/** Where to look for the next job (see Worker.plan). */
+interface Plan {
+  queues: string[];
+  skip: string[];
+  top: number;
+}
+
+/**
+ * How long a plan is reused while a backlog drains: a plan is a query over the waiting jobs, and
+ * with a backlog most fetches would plan the same again. A job queued since (NOTIFY) or a queue
+ * found empty discards it at once; the age limit bounds how late a job passed over for affinity
+ * (the window is in seconds) or a retry coming due changes the order.
+ */
+const PLAN_REUSE_MS = 1000;
 
 export interface WorkerSettings {
   concurrency: number;
@@ -54,12 +71,18 @@ export class Worker {
   private reporter: NodeJS.Timeout | undefined;
   /** The queues it takes jobs from, known once the runners have checked the providers. */
   queues: string[] = [];
+  /** Recent plans, by the affinities of the slot that asked. */
+  private plans = new Map<string, { plan: Plan; at: number }>();
+
+  private readonly removeLostFiles: LostRunsHandler;
 
   constructor(
     private readonly deps: JobDeps,
     private readonly listener: PgListener,
     private readonly settings: WorkerSettings,
-  ) {}
+  ) {
+    this.removeLostFiles = removeLostFiles(deps.storage, deps.log);
+  }
 
   /** Starts the runner processes (checking the execution providers), then the fetch loops. */
   async start(capabilitiesFor: (providers: string[]) => WorkerCapabilities): Promise<void> {
@@ -74,7 +97,10 @@ export class Worker {
     }
     const capabilities = capabilitiesFor(this.providers?.usable ?? ['cpu']);
     this.queues = this.deps.kinds.filter((k) => this.settings.kinds.includes(k.name)).flatMap((k) => k.servedQueues(capabilities));
-    const wakeAll = () => this.wakers.forEach((w) => w());
+    const wakeAll = () => {
+      this.plans.clear();
+      this.wakers.forEach((w) => w());
+    };
     this.unlisten.push(
       this.listener.on(Channel.jobs, wakeAll),
       this.listener.onReconnect(wakeAll),
@@ -114,13 +140,17 @@ export class Worker {
 
   private async loop(runner: Runner) {
     let jobModels: string[] = [];
-    // The slot's outcomes being recorded, in order; the next job runs meanwhile.
+    // The slot's outcomes being recorded, in order; the next job runs meanwhile. `earlier` is the
+    // chain up to the outcome before the last: a slot takes no job until it is recorded, so that
+    // outcomes never pile up behind runs faster than their writes.
     let settled = Promise.resolve();
+    let earlier = settled;
     const slot: RunSlot = {
       runner,
       running: this.running,
       handBack: this.handBack.signal,
       settle: (record) => {
+        earlier = settled;
         settled = settled.then(record).catch((err: unknown) => {
           // The job stays claimed; pg-boss hands it on when its heartbeat stops.
           this.deps.log.error({ err }, 'job could not be settled');
@@ -130,6 +160,7 @@ export class Worker {
     };
     let failures = 0;
     while (!this.stopping) {
+      await earlier;
       const fetched = await this.fetch(runner);
       if ('err' in fetched) {
         failures++;
@@ -143,11 +174,13 @@ export class Worker {
         continue;
       }
       jobModels = [];
-      try {
-        await runJob(this.deps, slot, fetched.job);
-      } catch (err) {
-        // The job stays claimed; pg-boss hands it on when its heartbeat stops.
-        this.deps.log.error({ err, jobId: fetched.job.id }, 'job could not be run');
+      if (fetched.attempt) {
+        try {
+          await runJob(this.deps, slot, fetched.attempt);
+        } catch (err) {
+          // The job stays claimed; pg-boss hands it on when its heartbeat stops.
+          this.deps.log.error({ err, jobId: fetched.job.id }, 'job could not be run');
+        }
       }
       const group = fetched.job.groupId;
       if (group && jobModels.length) this.modelsByAffinity.set(group, jobModels);
@@ -155,26 +188,47 @@ export class Worker {
     await settled;
   }
 
-  /** The next job for a slot: one its runner is warm for when affinity allows, else the queues' next. */
+  /**
+   * The next job for a slot, fetched and taken in one transaction (one durable commit for both):
+   * one its runner is warm for when affinity allows, else the queues' next.
+   */
   private async fetch(runner: Runner): Promise<Fetched> {
     try {
       // Jobs stay queued while storage's circuit is open, instead of each failing an attempt on it.
       if (!(await this.settings.dependenciesUp())) return {};
       const warm = this.settings.affinityWaitSeconds > 0 ? runner.warm.map(affinityOf) : [];
-      const plan = warm.length || this.queues.length > 1 ? await this.plan(warm) : { queues: this.queues, skip: [], top: 0 };
-      const options = { batchSize: 1, includeMetadata: true } as const;
-      for (const queue of plan.queues) {
-        if (plan.skip.length) {
-          const [warmJob] = await this.deps.boss.fetch<unknown>(queue, { ...options, ignoreGroups: plan.skip, minPriority: plan.top });
-          if (warmJob) return { job: warmJob };
+      const plan = warm.length || this.queues.length > 1 ? await this.planFor(warm) : { queues: this.queues, skip: [], top: 0 };
+      let lost: Taken['lost'];
+      const fetched = await this.deps.ds.transaction(async (em): Promise<Fetched> => {
+        const options = { batchSize: 1, includeMetadata: true, db: inTransaction(em) } as const;
+        for (const queue of plan.queues) {
+          let [job] = plan.skip.length ? await this.deps.boss.fetch<unknown>(queue, { ...options, ignoreGroups: plan.skip, minPriority: plan.top }) : [];
+          [job] = job ? [job] : await this.deps.boss.fetch<unknown>(queue, options);
+          if (job) {
+            const taken = await takeJob(this.deps, em, job);
+            lost = taken.lost;
+            return { job, attempt: taken.attempt };
+          }
+          // What the plan put first is gone (another worker took it): plan afresh next time.
+          this.plans.delete(warm.join('\n'));
         }
-        const [job] = await this.deps.boss.fetch<unknown>(queue, options);
-        if (job) return { job };
-      }
-      return {};
+        return {};
+      });
+      if (lost) this.removeLostFiles(lost.jobId, lost.leases);
+      return fetched;
     } catch (err) {
       return { err };
     }
+  }
+
+  /** The slot's plan: a recent one for the same affinities (see PLAN_REUSE_MS), else a new one. */
+  private async planFor(warm: string[]): Promise<Plan> {
+    const key = warm.join('\n');
+    const recent = this.plans.get(key);
+    if (recent && performance.now() - recent.at < PLAN_REUSE_MS) return recent.plan;
+    const plan = await this.plan(warm);
+    this.plans.set(key, { plan, at: performance.now() });
+    return plan;
   }
 
   /**
@@ -184,7 +238,7 @@ export class Worker {
    * those of models it has not loaded, as long as every one of them is younger than the affinity
    * window — never for a job of lower priority than the best waiting (`top`).
    */
-  private async plan(warm: string[]): Promise<{ queues: string[]; skip: string[]; top: number }> {
+  private async plan(warm: string[]): Promise<Plan> {
     const [row] = await this.deps.ds.query(
       `WITH p AS (SELECT queue, affinity, priority, created_at FROM jobs WHERE status = 'PENDING' AND queue = ANY($1))
        SELECT ARRAY(SELECT queue FROM p GROUP BY queue ORDER BY max(priority) DESC, min(created_at)) AS queues,

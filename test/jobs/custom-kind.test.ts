@@ -78,6 +78,17 @@ describe('a kind of work defined outside Kiln', () => {
     expect(job.attempts).toMatchObject([{ outcome: 'RETRY', error: { code: 'FLAKY', retryable: true } }, { outcome: 'COMPLETED' }]);
   });
 
+  it('lets its worker start the next job while it stores its output, once it has let the runner go', async () => {
+    const saving = await submit({ text: 'slow to store', saveMs: 1500 });
+    const next = await submit({ text: 'next' });
+    await expect.poll(async () => (await ok(k.gql(JOB, { id: next }))).job.status, { timeout: 20_000 }).toBe('COMPLETED');
+    const [a, b] = await Promise.all([saving, next].map(async (id) => (await ok(k.gql(JOB, { id }))).job));
+    expect([a.status, a.outputs.length]).toEqual(['COMPLETED', 1]);
+    const [row] = await k.kiln.ds.query('SELECT (SELECT started_at FROM jobs WHERE id = $2) < completed_at AS overlapped FROM jobs WHERE id = $1', [saving, next]);
+    expect(row.overlapped).toBe(true);
+    expect(b.outputs[0].width).toBe(4);
+  });
+
   it('is cancelled while it runs, and keeps no output', async () => {
     const id = await submit({ text: 'long', units: 100, stepMs: 50 });
     const watching = follow<{ generationProgress: ProgressEvent }>(client, PROGRESS, { id });
@@ -93,7 +104,7 @@ describe('a kind of work defined outside Kiln', () => {
 
   it('is counted by kind in the queue stats, and listed among jobs of its kind', async () => {
     const { queueStats, jobs } = await ok(k.gql(`{ queueStats(kind: "echo") { completed cancelled } jobs(kind: "echo") { edges { node { kind } } } }`));
-    expect(queueStats).toEqual({ completed: 2, cancelled: 1 });
-    expect(jobs.edges.map((e: { node: { kind: string } }) => e.node.kind)).toEqual(['echo', 'echo', 'echo']);
+    expect(queueStats).toEqual({ completed: 4, cancelled: 1 });
+    expect(jobs.edges.map((e: { node: { kind: string } }) => e.node.kind)).toEqual(['echo', 'echo', 'echo', 'echo', 'echo']);
   });
 });

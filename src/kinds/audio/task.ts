@@ -31,7 +31,7 @@ export async function run(ctx: TaskContext<AudioParams>): Promise<TaskResult> {
       ctx.report('GENERATING', { stepIndex: frames.index, stepCount: frames.count, message: `Frame ${frames.index} of ${frames.count}`, at: new Date(frames.at) });
     }
   });
-  await ctx.reported();
+  ctx.releaseRunner();
   ctx.signal.throwIfAborted();
   timing.encodeMs = result.encodeMs;
   timing.generateMs = result.generateMs;

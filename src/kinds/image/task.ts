@@ -41,7 +41,7 @@ export async function run(ctx: TaskContext<ImageParams>): Promise<TaskResult> {
       ctx.report('GENERATING', { stepIndex: step.index, stepCount: step.count, at: new Date(step.at), ...(step.preview ? { preview: step.preview } : {}) });
     }
   });
-  await ctx.reported();
+  ctx.releaseRunner();
   ctx.signal.throwIfAborted();
   timing.encodeMs = result.encodeMs;
   timing.generateMs = result.generateMs;

@@ -2,7 +2,8 @@
  * A kind of work defined by the tests alone, to prove that a kind needs no lifecycle code of its
  * own: it echoes a text, upper-cased, in `units` steps run in the inference runner, and stores
  * the result as a PNG of one row of grey pixels (one per character). `failAttempts` makes its
- * first attempts fail with a retryable error.
+ * first attempts fail with a retryable error; `saveMs` makes storing take that long, after it has
+ * let the runner go.
  */
 import { z } from 'zod';
 import type { KindDefinition } from '../../../src/jobs/kind.js';
@@ -12,6 +13,7 @@ export const echoParams = z.object({
   units: z.number().int().min(1).max(100),
   stepMs: z.number().int().min(0).max(1000),
   failAttempts: z.number().int().min(0).max(5),
+  saveMs: z.number().int().min(0).max(10_000),
 });
 export type EchoParams = z.output<typeof echoParams>;
 
@@ -24,7 +26,7 @@ export const echoKind: KindDefinition<EchoParams> = {
   queues: ['echo'],
   servedQueues: () => ['echo'],
   prepare: async (_em, input) => ({
-    params: { text: input.text!, units: input.units ?? 3, stepMs: input.stepMs ?? 0, failAttempts: input.failAttempts ?? 0 },
+    params: { text: input.text!, units: input.units ?? 3, stepMs: input.stepMs ?? 0, failAttempts: input.failAttempts ?? 0, saveMs: input.saveMs ?? 0 },
     models: [],
     queue: 'echo',
   }),

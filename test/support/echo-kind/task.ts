@@ -14,8 +14,9 @@ export async function run(ctx: TaskContext<EchoParams>): Promise<TaskResult> {
     const step = data as { index: number; count: number };
     if (name === 'step') ctx.report('GENERATING', { stepIndex: step.index, stepCount: step.count, detail: { echoedSoFar: step.index } });
   });
-  await ctx.reported();
+  ctx.releaseRunner();
   ctx.report('SAVING');
+  await new Promise((resolve) => setTimeout(resolve, p.saveMs));
   const pixels = Buffer.from([...echoed].flatMap((c) => [c.charCodeAt(0), c.charCodeAt(0), c.charCodeAt(0)]));
   const png = await sharp(pixels, { raw: { width: echoed.length, height: 1, channels: 3 } }).png().toBuffer();
   const storageKey = `${ctx.filesPrefix}/echo.png`;
