@@ -1,9 +1,23 @@
 /** The operations the app sends, and the shapes of what they return (schema.graphql); jobs of every kind are in job-operations.ts. */
+import type { AudioGeneration } from '../kinds/audio-kind';
 import type { Generation } from '../kinds/image-kind';
 import { JOB_FIELDS } from './job-operations';
 
 export type GenerationStatus = 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
-export type PipelineStep = 'QUEUED' | 'LOADING_MODEL' | 'ENCODING_PROMPT' | 'GENERATING' | 'SAVING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+export type PipelineStep =
+  | 'QUEUED'
+  | 'PREPARING_DATASET'
+  | 'DOWNLOADING'
+  | 'VERIFYING'
+  | 'REGISTERING'
+  | 'LOADING_MODEL'
+  | 'ENCODING_PROMPT'
+  | 'GENERATING'
+  | 'TRAINING'
+  | 'SAVING'
+  | 'COMPLETED'
+  | 'FAILED'
+  | 'CANCELLED';
 export type ModelKind = 'BASE' | 'LORA';
 export type Scheduler = 'DDIM' | 'EULER' | 'EULER_ANCESTRAL' | 'LCM' | 'PNDM';
 
@@ -135,6 +149,33 @@ export const GENERATE_BATCH = /* GraphQL */ `
   }
 `;
 export type GenerateBatchData = { generateBatch: { estimatedTotalSeconds: number; generations: Generation[] } };
+
+/** GenerateAudioInput, as the music form fills it. */
+export interface GenerateAudioInput {
+  prompt: string;
+  modelId?: string | null;
+  durationSeconds?: number | null;
+  guidanceScale?: number | null;
+  topK?: number | null;
+  temperature?: number | null;
+  seed?: number | null;
+  priority?: number | null;
+  deadlineSeconds?: number | null;
+}
+
+export const GENERATE_AUDIO = /* GraphQL */ `
+  mutation GenerateAudio($input: GenerateAudioInput!, $key: String) {
+    generateAudio(input: $input, idempotencyKey: $key) { ${JOB_FIELDS} }
+  }
+`;
+export type GenerateAudioData = { generateAudio: AudioGeneration };
+
+export const GENERATE_AUDIO_BATCH = /* GraphQL */ `
+  mutation GenerateAudioBatch($inputs: [GenerateAudioInput!]!, $key: String) {
+    generateAudioBatch(inputs: $inputs, idempotencyKey: $key) { estimatedTotalSeconds generations { ${JOB_FIELDS} } }
+  }
+`;
+export type GenerateAudioBatchData = { generateAudioBatch: { estimatedTotalSeconds: number; generations: AudioGeneration[] } };
 
 export interface UploadModelInput {
   name: string;

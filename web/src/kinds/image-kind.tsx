@@ -2,7 +2,7 @@ import type { Job } from '../api/job-operations';
 import type { Scheduler } from '../api/operations';
 import { schedulerLabel } from '../generate/capabilities';
 import { parametersOf, parametersText } from '../generate/parameters';
-import { navigate } from '../router';
+import { openGenerate } from '../generate/prefill';
 import { defineKind } from './kind-view';
 
 /** An image generation (kind "image"), as the `Generation` type has it. */
@@ -59,7 +59,7 @@ export const imageKind = defineKind<Generation>({
   },
   copyText: (g) => parametersText(parametersOf(g)),
   Actions: ({ job }) => (
-    <button type="button" className="primary" onClick={() => navigate('/', { generateAgain: parametersOf(job) })}>
+    <button type="button" className="primary" onClick={() => openGenerate(parametersOf(job))}>
       Generate again
     </button>
   ),
