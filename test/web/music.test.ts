@@ -95,6 +95,7 @@ browserDescribe('music in the web app, in Chromium', () => {
     expect([...job!.progress].sort((a, b) => a - b)).toEqual(job!.progress);
     expect(job!.steps.some((s) => /^Generating · frame \d+\/\d+/.test(s))).toBe(true);
     expect(job!.steps.some((s) => /about .* left/.test(s))).toBe(true);
+    console.log(`[web] music: submit → first progress event in the page: ${(job!.firstEventAt! - job!.submittedAt).toFixed(0)} ms, → first frame: ${(job!.firstStepAt! - job!.submittedAt).toFixed(0)} ms`);
     const { audioGeneration } = await ok(k.gql(AUDIO, { id: job!.id }));
     expect(audioGeneration).toMatchObject({ status: 'COMPLETED', prompt: 'a waltz on a music box', durationSeconds: 1.5, seed: 7, model: { name: 'kiln-builtin-music' } });
     expect(audioGeneration.audio).toEqual([{ durationSeconds: 1.5, sampleRate: caps.sampleRate }]);

@@ -19,6 +19,9 @@ interface SeenTraining {
   points: number[];
   samples: number[];
   steps: string[];
+  /** performance.now() of the Train click, and of the first loss point drawn. */
+  submittedAt: number;
+  firstPointAt: number | undefined;
 }
 
 /** A training small enough to be quick on the built-in trainer, long enough to be watched. */
@@ -129,11 +132,13 @@ browserDescribe('training in the web app, in Chromium', () => {
 
     // Watched from inside the page: every change the app renders (the page comes by client-side navigation).
     await page.evaluate(() => {
-      const seen: SeenTraining = { points: [], samples: [], steps: [] };
+      const seen: SeenTraining = { points: [], samples: [], steps: [], submittedAt: 0, firstPointAt: undefined };
+      document.querySelector('form[aria-label="Train a LoRA"] button[type="submit"]')!.addEventListener('click', () => (seen.submittedAt = performance.now()), { capture: true, once: true });
       const look = () => {
         const svg = document.querySelector('.loss-chart svg');
         if (!svg) return;
         const points = Number(svg.getAttribute('data-points'));
+        if (points > 0) seen.firstPointAt ??= performance.now();
         if (seen.points.at(-1) !== points) seen.points.push(points);
         const samples = document.querySelectorAll('.samples img').length;
         if (seen.samples.at(-1) !== samples) seen.samples.push(samples);
@@ -164,6 +169,10 @@ browserDescribe('training in the web app, in Chromium', () => {
     const last = training.loss.at(-1);
     expect(await page.getByRole('img', { name: /^Loss per step/ }).getAttribute('aria-label')).toBe(`Loss per step: ${TRAINING.steps} points, ${last.loss.toPrecision(2)} at step ${TRAINING.steps} of ${TRAINING.steps}`);
     await screenshot(page, 'training');
+    console.log(
+      `[web] Train → first loss point drawn: ${(seen.firstPointAt! - seen.submittedAt).toFixed(0)} ms; the chart redrawn ${seen.points.length - 1} times over ${TRAINING.steps} steps, ` +
+        `${seen.samples.length - 1} sets of samples added as they came`,
+    );
 
     // A reload replays the stored events: the same curve and samples.
     await page.reload();
@@ -204,6 +213,13 @@ browserDescribe('training in the web app, in Chromium', () => {
     await page.getByRole('link', { name: 'Loss and samples' }).click();
     await until(() => page.url()).toBe(`${k.url}/train/${trainingId}`);
     await until(() => page.locator('.loss-chart svg').getAttribute('data-points')).toBe(String(TRAINING.steps));
+
+    // Its adapter, among the models, says what it was trained on and leads back here.
+    await page.getByRole('link', { name: 'Models' }).click();
+    const adapter = page.getByRole('region', { name: 'LoRA adapters' }).getByRole('listitem', { name: 'glaze' });
+    await until(() => adapter.locator('.model-facts').textContent()).toContain('Trained onpictures (builtin) · its training');
+    await adapter.getByRole('link', { name: 'its training' }).click();
+    await until(() => page.url()).toBe(`${k.url}/train/${trainingId}`);
     expect(errors).toEqual([]);
   });
 

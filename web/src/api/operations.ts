@@ -2,6 +2,7 @@
 import type { AudioGeneration } from '../kinds/audio-kind';
 import type { Generation } from '../kinds/image-kind';
 import { JOB_FIELDS } from './job-operations';
+import type { Trainer } from './training-operations';
 
 export type GenerationStatus = 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
 export type PipelineStep =
@@ -84,6 +85,8 @@ export interface Model {
   triggerWord: string | null;
   createdAt: string;
   baseModel: { id: string; name: string } | null;
+  /** A LoRA Kiln trained: on what, and its training (null once deleted). */
+  training: { datasetName: string; trainer: Trainer; training: { id: string } | null } | null;
   downloadUrl: string | null;
   files: ModelFile[];
 }
@@ -98,7 +101,7 @@ const CAPABILITIES = `capabilities {
   ... on AudioCapabilities { durationSeconds { ${RANGE} } guidanceScale { ${RANGE} } topK { ${RANGE} } temperature { ${RANGE} } sampleRate channels lora }
 }`;
 
-const MODEL_FIELDS = `modality ${CAPABILITIES} id name kind pipeline isDefault builtin sizeBytes sha256 triggerWord createdAt baseModel { id name } downloadUrl files { path sizeBytes downloadUrl }`;
+const MODEL_FIELDS = `modality ${CAPABILITIES} id name kind pipeline isDefault builtin sizeBytes sha256 triggerWord createdAt baseModel { id name } training { datasetName trainer training { id } } downloadUrl files { path sizeBytes downloadUrl }`;
 
 export interface Connection<T> {
   edges: { cursor: string; node: T }[];
