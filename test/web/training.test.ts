@@ -208,6 +208,8 @@ browserDescribe('training in the web app, in Chromium', () => {
     await until(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('LoRA training: glaze');
     const parameters = await page.locator('.parameters').textContent();
     for (const text of ['Trigger wordkilnglaze', 'Datasetpictures (5 images)', 'Base modelkiln-builtin', 'Trainerbuiltin', `Steps${TRAINING.steps}`, `Resolution${TRAINING.resolution}×${TRAINING.resolution}`, 'Adapterglaze']) expect(parameters).toContain(text);
+    // Its timing names the run for what it was.
+    expect(parameters).toMatch(/Training[\d.]+ m?s/);
     expect(await page.getByRole('button', { name: 'Generate with this LoRA' }).count()).toBe(1);
     await screenshot(page, 'job-training');
     await page.getByRole('link', { name: 'Loss and samples' }).click();

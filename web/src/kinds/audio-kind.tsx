@@ -36,6 +36,7 @@ export const audioKind = defineKind<AudioGeneration>({
   title: (g) => g.prompt,
   summary: (g) => `${g.model.name} · ${formatSeconds(g.durationSeconds)} of music${g.priority ? ` · priority ${g.priority}` : ''}`,
   unit: 'frame',
+  runLabel: 'Generating',
   previewSize: () => undefined,
   parameters: (g) => [
     ['Prompt', g.prompt],

@@ -36,6 +36,7 @@ export const imageKind = defineKind<Generation>({
     'prompt negativePrompt model { id name pipeline } lora { id name } loraWeight numImages steps guidanceScale width height seed scheduler previews originalSize cropsCoordsTopLeft targetSize',
   title: (g) => g.prompt,
   summary: (g) => `${g.model.name} · ${g.width}×${g.height} · ${g.steps} steps${g.priority ? ` · priority ${g.priority}` : ''}`,
+  runLabel: 'Denoising',
   previewSize: (g) => ({ width: g.width, height: g.height }),
   parameters: (g) => {
     const rows: [string, string | null][] = [

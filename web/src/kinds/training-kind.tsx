@@ -68,6 +68,7 @@ export const trainingKind = defineKind<Training>({
     'name triggerWord trainer steps rank alpha learningRate resolution batchSize seed checkpointEvery sampleEvery trainingWeights dataset { id name imageCount } baseModel { id name pipeline } adapter: model { id name triggerWord }',
   title: (t) => `LoRA training: ${t.name}`,
   summary: (t) => `${t.baseModel.name} · ${trainerLabel(t.trainer)} · ${t.steps} steps at ${t.resolution}²${t.dataset ? ` · ${t.dataset.name}` : ''}`,
+  runLabel: 'Training',
   previewSize: () => undefined,
   parameters: (t) => [
     ['Name', t.name],
