@@ -24,7 +24,7 @@ export interface SeenCard {
   submittedAt: number;
   /** The card's first text from an event (it says "Connecting…" until then). */
   firstEventAt: number | undefined;
-  /** The first "step i/N". */
+  /** The first "step i/N" (music: "frame i/N"). */
   firstStepAt: number | undefined;
   /** Every distinct value of its progress bar, in the order shown. */
   progress: number[];
@@ -61,7 +61,7 @@ export async function recordJobCards(page: Page): Promise<() => Promise<SeenCard
         const step = article.querySelector('.job-step')?.textContent ?? '';
         if (card.steps.at(-1) !== step) card.steps.push(step);
         if (step !== 'Connecting…' && step !== 'Queued') card.firstEventAt ??= now;
-        if (/step \d+\//.test(step)) card.firstStepAt ??= now;
+        if (/(step|frame) \d+\//.test(step)) card.firstStepAt ??= now;
         const preview = article.querySelector<HTMLImageElement>('.job-preview')?.src;
         if (preview?.startsWith('data:image/')) card.previewSrcs.add(preview);
         card.previews = card.previewSrcs.size;

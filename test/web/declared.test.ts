@@ -168,13 +168,13 @@ browserDescribe('the web app follows what the API declares, in Chromium', () => 
   });
 
   it("renders an Audio output with a player that loads it, its duration and a download, for a job of a kind the app has no view of", async () => {
-    // The music kind is not in this Kiln yet: its job is written as the kind would write it.
+    // A kind no Kiln has (yet): its job and WAV are written as such a kind would write them.
     const sampleRate = 16_000;
     const samples = Float32Array.from({ length: sampleRate * 1.5 }, (_, i) => 0.4 * Math.sin((2 * Math.PI * 220 * i) / sampleRate));
     const wav = encodeWav(samples, { sampleRate, channels: 1, metadata: { prompt: 'a cello at dawn', seed: 7 } });
     const [{ id }] = await k.kiln.ds.query(
       `INSERT INTO jobs (kind, queue, status, current_step, progress, params, created_at, started_at, completed_at)
-       VALUES ('audio', 'audio.musicgen-onnx', 'COMPLETED', 'COMPLETED', 1, $1, now(), now(), now()) RETURNING id`,
+       VALUES ('foley', 'foley', 'COMPLETED', 'COMPLETED', 1, $1, now(), now(), now()) RETURNING id`,
       [{ prompt: 'a cello at dawn', durationSeconds: 1.5, seed: 7 }],
     );
     const key = `jobs/${id}/1/0.wav`;
@@ -224,20 +224,17 @@ browserDescribe('the web app follows what the API declares, in Chromium', () => 
     await ok(k.gql('mutation($id: ID!) { cancelJob(id: $id) { id } }', { id: running }));
 
     // A job of a kind no worker here takes (music) waits in a queue the page calls blocked, saying why.
-    const [{ id }] = await k.kiln.ds.query(
-      `INSERT INTO jobs (kind, queue, status, current_step, progress, params) VALUES ('audio', 'audio.musicgen-onnx', 'PENDING', 'QUEUED', 0, $1) RETURNING id`,
-      [{ prompt: 'a cello, waiting' }],
-    );
-    const blocked = page.getByRole('region', { name: 'Blocked queues' }).getByRole('listitem', { name: 'Blocked queue audio.musicgen-onnx' });
+    const { generateAudio } = await ok(k.gql('mutation($input: GenerateAudioInput!) { generateAudio(input: $input) { id } }', { input: { prompt: 'a cello, waiting', durationSeconds: 2 } }));
+    const blocked = page.getByRole('region', { name: 'Blocked queues' }).getByRole('listitem', { name: 'Blocked queue audio.builtin-music' });
     await until(() => blocked.textContent(), 10_000).toContain('1 waiting');
-    expect(await blocked.locator('.blocked-reason').textContent()).toMatch(/^none of the 1 running worker\(s\) takes audio\.musicgen-onnx jobs/);
+    expect(await blocked.locator('.blocked-reason').textContent()).toMatch(/^none of the 1 running worker\(s\) takes audio\.builtin-music jobs/);
     await page.reload();
-    const pending = page.getByRole('region', { name: 'Pending' }).locator(`[data-job-id="${id}"]`);
+    const pending = page.getByRole('region', { name: 'Pending' }).locator(`[data-job-id="${generateAudio.id}"]`);
     await until(() => pending.textContent()).toContain('a cello, waiting');
-    expect(await pending.textContent()).toContain('a job of kind audio');
+    expect(await pending.textContent()).toContain('kiln-builtin-music · 2.0 s of music');
     await until(() => worker.locator('.worker-facts').textContent(), 30_000).toContain('Current jobidle');
     await screenshot(page, 'queue-workers');
-    await k.kiln.ds.query('DELETE FROM jobs WHERE id = $1', [id]);
+    await ok(k.gql('mutation($id: ID!) { deleteJob(id: $id) }', { id: generateAudio.id }));
     expect(errors).toEqual([]);
   });
 });

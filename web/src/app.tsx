@@ -11,11 +11,14 @@ import { ModelsPage } from './models/models-page';
 import { QueuePage } from './queue/queue-page';
 import { Link, match, ROUTES, useLocation } from './router';
 import { settings } from './settings';
+import { TrainPage } from './train/train-page';
+import { TrainingPage } from './train/training-page';
 
 const NAV: [string, string][] = [
   [ROUTES.generate, 'Generate'],
   [ROUTES.queue, 'Queue'],
   [ROUTES.gallery, 'Gallery'],
+  [ROUTES.train, 'Train'],
   [ROUTES.models, 'Models'],
   [ROUTES.health, 'Health'],
 ];
@@ -23,6 +26,8 @@ const NAV: [string, string][] = [
 function Page({ path }: { path: string }) {
   const job = match(ROUTES.job, path);
   if (job) return <JobPage key={job.id} id={job.id!} />;
+  const training = match(ROUTES.training, path);
+  if (training) return <TrainingPage key={training.id} id={training.id!} />;
   switch (path) {
     case ROUTES.generate:
       return <GeneratePage />;
@@ -30,6 +35,8 @@ function Page({ path }: { path: string }) {
       return <QueuePage />;
     case ROUTES.gallery:
       return <GalleryPage />;
+    case ROUTES.train:
+      return <TrainPage />;
     case ROUTES.models:
       return <ModelsPage />;
     case ROUTES.health:

@@ -6,6 +6,8 @@ export const ROUTES = {
   queue: '/queue',
   gallery: '/gallery',
   job: '/gallery/:id',
+  train: '/train',
+  training: '/train/:id',
   models: '/models',
   health: '/status',
 } as const;

@@ -24,6 +24,14 @@ export const JOB_ERROR_MEANINGS: Record<string, string> = {
   LORA_LOAD_FAILED: 'The LoRA adapter could not be applied',
   INFERENCE_FAILED: 'The model failed while running',
   INVALID_REQUEST: 'The model cannot run these parameters',
+  MODEL_NOT_FOUND: 'Its model no longer exists',
+  STORAGE_ERROR: 'The storage failed',
+  DATASET_INVALID: 'Its dataset is not as Kiln stored it',
+  TRAINING_INVALID: 'The trainer cannot train these parameters',
+  TRAINING_DIVERGED: 'The training diverged (its loss is no longer a number)',
+  TRAINER_UNAVAILABLE: 'The trainer could not be started',
+  TRAINER_FAILED: 'The trainer failed',
+  TRAINER_OUTPUT_INVALID: 'The trainer made something that is not the adapter asked for',
 };
 
 /** One refusal, as the app shows it. */

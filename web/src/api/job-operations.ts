@@ -42,12 +42,16 @@ export interface JobDetail extends JobWithOutputs {
   attempts: { attempt: number; worker: string; outcome: string | null; startedAt: string; endedAt: string | null; error: JobError | null }[];
 }
 
-/** A job's own fields and each known kind's, without its outputs (lists, cards while they run). */
-export const JOB_FIELDS = `
+/**
+ * A job's own fields and each known kind's, without its outputs (lists, cards while they run).
+ * Read through the interface, so that a field of one kind's type (`generate`'s `Generation`)
+ * may select them beside the other kinds' fragments.
+ */
+export const JOB_FIELDS = `... on Job {
   __typename id kind status currentStep progress cancelRequested priority retryCount params
   error { code message retryable } createdAt startedAt completedAt deadlineAt
   ${KIND_FIELDS}
-`;
+}`;
 const WITH_OUTPUTS = `${JOB_FIELDS} outputs { ${OUTPUT_FIELDS} }`;
 const PAGE_INFO = 'pageInfo { hasNextPage hasPreviousPage endCursor startCursor }';
 
@@ -80,10 +84,18 @@ export const JOBS = /* GraphQL */ `
 export type JobsVariables = Paging & { kind: string | null; status: GenerationStatus | null };
 export type JobsData = { jobs: Connection<JobWithOutputs> };
 
-/** Jobs made with one model: only image generations can be asked for so (`generations(modelId:)`). */
+/** Images made with one model, base or LoRA (`generations(modelId:)`). */
 export const MODEL_JOBS = /* GraphQL */ `
   query ModelJobs($modelId: ID!, $status: GenerationStatus, $first: Int, $after: String, $last: Int, $before: String) {
     generations(modelId: $modelId, status: $status, first: $first, after: $after, last: $last, before: $before) {
+      edges { cursor node { ${WITH_OUTPUTS} } } ${PAGE_INFO}
+    }
+  }
+`;
+/** Music made with one model, under the same name as MODEL_JOBS' answer. */
+export const MODEL_AUDIO_JOBS = /* GraphQL */ `
+  query ModelAudioJobs($modelId: ID!, $status: GenerationStatus, $first: Int, $after: String, $last: Int, $before: String) {
+    generations: audioGenerations(modelId: $modelId, status: $status, first: $first, after: $after, last: $last, before: $before) {
       edges { cursor node { ${WITH_OUTPUTS} } } ${PAGE_INFO}
     }
   }

@@ -1,9 +1,24 @@
 /** The operations the app sends, and the shapes of what they return (schema.graphql); jobs of every kind are in job-operations.ts. */
+import type { AudioGeneration } from '../kinds/audio-kind';
 import type { Generation } from '../kinds/image-kind';
 import { JOB_FIELDS } from './job-operations';
+import type { Trainer } from './training-operations';
 
 export type GenerationStatus = 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
-export type PipelineStep = 'QUEUED' | 'LOADING_MODEL' | 'ENCODING_PROMPT' | 'GENERATING' | 'SAVING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+export type PipelineStep =
+  | 'QUEUED'
+  | 'PREPARING_DATASET'
+  | 'DOWNLOADING'
+  | 'VERIFYING'
+  | 'REGISTERING'
+  | 'LOADING_MODEL'
+  | 'ENCODING_PROMPT'
+  | 'GENERATING'
+  | 'TRAINING'
+  | 'SAVING'
+  | 'COMPLETED'
+  | 'FAILED'
+  | 'CANCELLED';
 export type ModelKind = 'BASE' | 'LORA';
 export type Scheduler = 'DDIM' | 'EULER' | 'EULER_ANCESTRAL' | 'LCM' | 'PNDM';
 
@@ -70,6 +85,8 @@ export interface Model {
   triggerWord: string | null;
   createdAt: string;
   baseModel: { id: string; name: string } | null;
+  /** A LoRA Kiln trained: on what, and its training (null once deleted). */
+  training: { datasetName: string; trainer: Trainer; training: { id: string } | null } | null;
   downloadUrl: string | null;
   files: ModelFile[];
 }
@@ -84,7 +101,7 @@ const CAPABILITIES = `capabilities {
   ... on AudioCapabilities { durationSeconds { ${RANGE} } guidanceScale { ${RANGE} } topK { ${RANGE} } temperature { ${RANGE} } sampleRate channels lora }
 }`;
 
-const MODEL_FIELDS = `modality ${CAPABILITIES} id name kind pipeline isDefault builtin sizeBytes sha256 triggerWord createdAt baseModel { id name } downloadUrl files { path sizeBytes downloadUrl }`;
+const MODEL_FIELDS = `modality ${CAPABILITIES} id name kind pipeline isDefault builtin sizeBytes sha256 triggerWord createdAt baseModel { id name } training { datasetName trainer training { id } } downloadUrl files { path sizeBytes downloadUrl }`;
 
 export interface Connection<T> {
   edges: { cursor: string; node: T }[];
@@ -135,6 +152,33 @@ export const GENERATE_BATCH = /* GraphQL */ `
   }
 `;
 export type GenerateBatchData = { generateBatch: { estimatedTotalSeconds: number; generations: Generation[] } };
+
+/** GenerateAudioInput, as the music form fills it. */
+export interface GenerateAudioInput {
+  prompt: string;
+  modelId?: string | null;
+  durationSeconds?: number | null;
+  guidanceScale?: number | null;
+  topK?: number | null;
+  temperature?: number | null;
+  seed?: number | null;
+  priority?: number | null;
+  deadlineSeconds?: number | null;
+}
+
+export const GENERATE_AUDIO = /* GraphQL */ `
+  mutation GenerateAudio($input: GenerateAudioInput!, $key: String) {
+    generateAudio(input: $input, idempotencyKey: $key) { ${JOB_FIELDS} }
+  }
+`;
+export type GenerateAudioData = { generateAudio: AudioGeneration };
+
+export const GENERATE_AUDIO_BATCH = /* GraphQL */ `
+  mutation GenerateAudioBatch($inputs: [GenerateAudioInput!]!, $key: String) {
+    generateAudioBatch(inputs: $inputs, idempotencyKey: $key) { estimatedTotalSeconds generations { ${JOB_FIELDS} } }
+  }
+`;
+export type GenerateAudioBatchData = { generateAudioBatch: { estimatedTotalSeconds: number; generations: AudioGeneration[] } };
 
 export interface UploadModelInput {
   name: string;

@@ -20,7 +20,7 @@ export type OnProgress = (sent: number, total: number) => void;
 const BROWSER_SET = new Set(['content-length', 'host', 'connection', 'expect']);
 
 /** One request whose upload progress can be followed (fetch cannot report it). */
-function send(method: string, url: string, headers: Record<string, string>, body: XMLHttpRequestBodyInit, onProgress: (sent: number) => void) {
+export function send(method: string, url: string, headers: Record<string, string>, body: XMLHttpRequestBodyInit, onProgress: (sent: number) => void) {
   return new Promise<{ status: number; text: string }>((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open(method, url);
@@ -32,24 +32,32 @@ function send(method: string, url: string, headers: Record<string, string>, body
   });
 }
 
+type Body<T> = { data?: T; errors?: { message: string; extensions?: Record<string, unknown> }[] } | undefined;
+
 /**
- * `uploadModel` as a GraphQL multipart request (the multipart request spec). Browsers may send a
- * multipart form across sites without asking first, so yoga wants its CSRF header on it.
+ * A GraphQL multipart request (the multipart request spec): `files[i]` goes to the variable path
+ * `paths[i]`. Browsers may send a multipart form across sites without asking first, so yoga
+ * wants its CSRF header on it.
  */
-export async function uploadMultipart(key: string | null, file: File, input: UploadModelInput, onProgress: OnProgress): Promise<UploadResult> {
+export async function sendMultipart<T>(key: string | null, query: string, variables: Record<string, unknown>, files: File[], paths: string[], onProgress: OnProgress): Promise<Body<T> & { status: number }> {
   const form = new FormData();
-  form.append('operations', JSON.stringify({ query: UPLOAD_MODEL, variables: { file: null, input } }));
-  form.append('map', JSON.stringify({ 0: ['variables.file'] }));
-  form.append('0', file, file.name);
-  const res = await send('POST', '/graphql', { 'x-graphql-yoga-csrf': '1', ...authHeaders(key) }, form, (sent) => onProgress(Math.min(sent, file.size), file.size));
-  let body: { data?: { uploadModel?: Model }; errors?: { message: string; extensions?: Record<string, unknown> }[] } | undefined;
+  form.append('operations', JSON.stringify({ query, variables }));
+  form.append('map', JSON.stringify(Object.fromEntries(paths.map((p, i) => [String(i), [p]]))));
+  files.forEach((file, i) => form.append(String(i), file, file.name));
+  const total = files.reduce((n, f) => n + f.size, 0);
+  const res = await send('POST', '/graphql', { 'x-graphql-yoga-csrf': '1', ...authHeaders(key) }, form, (sent) => onProgress(Math.min(sent, total), total));
   try {
-    body = JSON.parse(res.text);
+    return { ...(JSON.parse(res.text) as Body<T>), status: res.status };
   } catch {
-    body = undefined;
+    return { status: res.status };
   }
-  if (body?.data?.uploadModel) return { model: body.data.uploadModel };
-  return { problems: problemsOfBody(body, res.status) };
+}
+
+/** `uploadModel` in one multipart request. */
+export async function uploadMultipart(key: string | null, file: File, input: UploadModelInput, onProgress: OnProgress): Promise<UploadResult> {
+  const body = await sendMultipart<{ uploadModel?: Model }>(key, UPLOAD_MODEL, { file: null, input }, [file], ['variables.file'], onProgress);
+  if (body.data?.uploadModel) return { model: body.data.uploadModel };
+  return { problems: problemsOfBody(body, body.status) };
 }
 
 /** A file of a direct upload, and its place in the model's folder (base models). */

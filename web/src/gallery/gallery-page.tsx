@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { useQuery } from 'urql';
-import { JOBS, type JobsData, type JobsVariables, type JobWithOutputs, MODEL_JOBS, type ModelJobsData, type ModelJobsVariables } from '../api/job-operations';
+import { JOBS, type JobsData, type JobsVariables, type JobWithOutputs, MODEL_AUDIO_JOBS, MODEL_JOBS, type ModelJobsData, type ModelJobsVariables } from '../api/job-operations';
 import { type GenerationStatus, MODELS, type ModelsData } from '../api/operations';
 import { KIND_VIEWS, kindView } from '../kinds/registry';
 import { jobFileName, OutputItem } from '../outputs/output-views';
@@ -44,7 +44,7 @@ function GalleryItem({ job }: { job: JobWithOutputs }) {
 
 /**
  * Jobs of every kind (or of one), newest first, a page at a time, filtered by status; or the
- * generations made with one model (base or LoRA), which only image jobs can be asked for by.
+ * jobs made with one model (images with a base model or a LoRA, music with a music model).
  */
 export function GalleryPage() {
   const [status, setStatus] = useState<GenerationStatus | ''>('COMPLETED');
@@ -56,7 +56,9 @@ export function GalleryPage() {
   const jobsVariables: JobsVariables = { kind: kind || null, status: status || null, ...paging(page) };
   const modelVariables: ModelJobsVariables = { modelId, status: status || null, ...paging(page) };
   const [byKind] = useQuery<JobsData>({ query: JOBS, variables: jobsVariables, pause: modelId !== '' });
-  const [byModel] = useQuery<ModelJobsData>({ query: MODEL_JOBS, variables: modelVariables, pause: modelId === '' });
+  // A model's jobs are of its modality's kind: images, or music (`audioGenerations(modelId:)`).
+  const modelKind = bases.data?.models.edges.find((e) => e.node.id === modelId)?.node.modality === 'audio' ? 'audio' : 'image';
+  const [byModel] = useQuery<ModelJobsData>({ query: modelKind === 'audio' ? MODEL_AUDIO_JOBS : MODEL_JOBS, variables: modelVariables, pause: modelId === '' });
   const result = modelId ? byModel : byKind;
   const conn = modelId ? byModel.data?.generations : byKind.data?.jobs;
   const hasNext = 'before' in page ? true : (conn?.pageInfo.hasNextPage ?? false);
@@ -96,7 +98,7 @@ export function GalleryPage() {
           ))}
         </select>
         <label htmlFor="kind-filter">Kind</label>
-        <select id="kind-filter" value={modelId ? 'image' : kind} disabled={modelId !== ''} onChange={(e) => refilter(setKind)(e.target.value)}>
+        <select id="kind-filter" value={modelId ? modelKind : kind} disabled={modelId !== ''} onChange={(e) => refilter(setKind)(e.target.value)}>
           <option value="">Every kind</option>
           {KIND_VIEWS.map((v) => (
             <option key={v.kind} value={v.kind}>
@@ -104,7 +106,7 @@ export function GalleryPage() {
             </option>
           ))}
         </select>
-        <span className="muted">{modelId ? 'Image generations made with this model, newest first.' : 'Newest first.'}</span>
+        <span className="muted">{modelId ? `${kindView(modelKind).label} made with this model, newest first.` : 'Newest first.'}</span>
       </div>
       <Problems error={result.error} />
       {conn && conn.edges.length === 0 && <p className="muted">Nothing here yet.</p>}

@@ -27,7 +27,7 @@ async function copyText(text: string): Promise<void> {
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? '–' : formatSeconds(v / 1000));
 
 /** What every job has, after its kind's own parameters. */
-function lifecycleRows(job: JobDetail): [string, string][] {
+function lifecycleRows(job: JobDetail, runLabel: string): [string, string][] {
   return [
     ['Kind', job.kind],
     ['Step', STEP_LABELS[job.currentStep] ?? job.currentStep],
@@ -41,7 +41,7 @@ function lifecycleRows(job: JobDetail): [string, string][] {
           ['Model load', ms(job.timing.modelLoadMs)],
           ['LoRA load', ms(job.timing.loraLoadMs)],
           ['Prompt encoding', ms(job.timing.encodeMs)],
-          ['Denoising', ms(job.timing.generateMs)],
+          [runLabel, ms(job.timing.generateMs)],
           ['Saving', ms(job.timing.saveMs)],
           ['Total', ms(job.timing.totalMs)],
         ] as [string, string][])
@@ -117,7 +117,7 @@ export function JobPage({ id }: { id: string }) {
       </div>
       <h2>Parameters</h2>
       <dl className="parameters">
-        {[...view.parameters(job), ...lifecycleRows(job)].map(([k, v]) => (
+        {[...view.parameters(job), ...lifecycleRows(job, view.runLabel ?? 'Running')].map(([k, v]) => (
           <div key={k}>
             <dt>{k}</dt>
             <dd>{v}</dd>

@@ -1,13 +1,13 @@
 import { useMemo, useState } from 'react';
 import { useQuery } from 'urql';
 import { type Job, TERMINAL } from '../api/job-operations';
-import { type GenerateInput, MODELS, type Model, type ModelsData } from '../api/operations';
-import { navigationState } from '../router';
+import { MODELS, type Model, type ModelsData } from '../api/operations';
 import { formatSeconds } from '../ui/format';
 import { Problems } from '../ui/problems';
 import { FORMS } from './forms';
 import { JobCard } from './job-card';
 import { submittedJobs, useSubmittedJobs } from './jobs';
+import { prefillOf } from './prefill';
 
 /**
  * Cards that watch at once. Each watch is a subscription on the app's one socket, which Kiln
@@ -18,26 +18,36 @@ const WATCHED_AT_ONCE = 8;
 
 const seedOf = (job: Job | undefined) => (typeof job?.params.seed === 'number' ? job.params.seed : undefined);
 
+/** The models by modality (a group per form), each modality's default marked. */
 function ModelPicker({ models, model, loading, onChange }: { models: Model[]; model: Model | undefined; loading: boolean; onChange: (id: string) => void }) {
   return (
     <div className="field">
       <label htmlFor="modelId">Model</label>
       <select id="modelId" value={model?.id ?? ''} onChange={(e) => onChange(e.target.value)}>
-        {models.map((m) => (
-          <option key={m.id} value={m.id}>
-            {m.name}
-            {m.isDefault ? ' (default)' : ''}
-          </option>
-        ))}
+        {Object.entries(FORMS).map(([modality, { label }]) => {
+          const group = models.filter((m) => m.modality === modality);
+          return (
+            group.length > 0 && (
+              <optgroup key={modality} label={label}>
+                {group.map((m) => (
+                  <option key={m.id} value={m.id}>
+                    {m.name}
+                    {m.isDefault ? ' (default)' : ''}
+                  </option>
+                ))}
+              </optgroup>
+            )
+          );
+        })}
       </select>
-      <small className="muted">{model ? `pipeline: ${model.pipeline}` : loading ? 'loading models…' : 'no model'}</small>
+      <small className="muted">{model ? `${FORMS[model.modality]?.label.toLowerCase()} · pipeline: ${model.pipeline}` : loading ? 'loading models…' : 'no model'}</small>
     </div>
   );
 }
 
 export function GeneratePage() {
   const jobs = useSubmittedJobs();
-  const [initial] = useState(() => navigationState<{ generateAgain?: GenerateInput }>()?.generateAgain);
+  const [initial] = useState(prefillOf);
   const [modelId, setModelId] = useState(initial?.modelId ?? '');
   const [estimate, setEstimate] = useState<number | undefined>();
   const [seedRequest, setSeedRequest] = useState<{ seed: number } | undefined>();
@@ -46,8 +56,10 @@ export function GeneratePage() {
 
   // The models the app has a form for.
   const models = useMemo(() => (bases.data?.models.edges.map((e) => e.node) ?? []).filter((m) => m.capabilities && FORMS[m.modality]), [bases.data]);
-  const model = models.find((m) => m.id === modelId) ?? models.find((m) => m.isDefault) ?? models[0];
-  const Form = model ? FORMS[model.modality] : undefined;
+  // The page opens on the first modality's default model (images), unless handed another.
+  const first = Object.keys(FORMS)[0];
+  const model = models.find((m) => m.id === modelId) ?? models.find((m) => m.isDefault && m.modality === first) ?? models[0];
+  const Form = model ? FORMS[model.modality]?.Form : undefined;
   const modelLoras = (loras.data?.models.edges.map((e) => e.node) ?? []).filter((l) => l.baseModel?.id === model?.id);
 
   const watched = useMemo(() => {

@@ -7,6 +7,8 @@ import { settings } from '../settings';
 import { Problems } from '../ui/problems';
 import { CONTRACT, type FormCapabilities, formCapabilitiesOf, type Range, schedulerLabel } from './capabilities';
 import type { FormProps } from './forms';
+import { NumberField } from './number-field';
+import { SeedField, type SeedMode } from './seed-field';
 
 /** The form's fields as typed: empty means "the model's default" (or "random" for the seed). */
 interface Fields {
@@ -26,7 +28,7 @@ interface Fields {
   cropLeft: string;
   targetHeight: string;
   targetWidth: string;
-  seedMode: 'random' | 'fixed';
+  seedMode: SeedMode;
   seed: string;
   batch: string;
   priority: string;
@@ -97,44 +99,6 @@ export function inputsOf(f: Fields, modelId: string, caps: FormCapabilities, lor
   const batch = Math.max(1, num(f.batch) ?? 1);
   // Image i of a generation uses seed + i: the next input starts after this one's images.
   return Array.from({ length: batch }, (_, i) => ({ ...base, seed: seed === null ? null : (seed + i * numImages) % 2 ** 32 }));
-}
-
-function NumberField({ id, label, value, range, onChange, placeholder, hint, error, required, disabled }: {
-  id: string;
-  label: string;
-  value: string;
-  range: Range;
-  onChange: (v: string) => void;
-  placeholder?: string | undefined;
-  hint?: string;
-  error?: string | undefined;
-  required?: boolean;
-  disabled?: boolean;
-}) {
-  return (
-    <div className={`field${error ? ' invalid' : ''}`}>
-      <label htmlFor={id}>{label}</label>
-      <input
-        id={id}
-        name={id}
-        type="number"
-        inputMode="decimal"
-        min={range.min}
-        max={range.max}
-        step={range.step}
-        value={value}
-        placeholder={placeholder}
-        required={required}
-        disabled={disabled}
-        aria-invalid={error ? true : undefined}
-        aria-describedby={`${id}-hint`}
-        onChange={(e) => onChange(e.target.value)}
-      />
-      <small id={`${id}-hint`} className={error ? 'error' : 'muted'}>
-        {error ?? hint ?? `${range.min}..${range.max}`}
-      </small>
-    </div>
-  );
 }
 
 /** An image model's form: the prompt and parameters its capabilities declare, a LoRA, a seed and a batch size. */
@@ -289,32 +253,7 @@ export function ImageForm({ model, loras, picker, initial, lastSeed, onSubmitted
         </fieldset>
       )}
 
-      <fieldset className="row seed">
-        <legend>Seed</legend>
-        <label className="inline">
-          <input type="radio" name="seedMode" value="random" checked={f.seedMode === 'random'} onChange={() => set('seedMode')('random')} /> Random
-        </label>
-        <label className="inline">
-          <input type="radio" name="seedMode" value="fixed" checked={f.seedMode === 'fixed'} onChange={() => set('seedMode')('fixed')} /> Fixed
-        </label>
-        <input
-          aria-label="Seed"
-          id="seed"
-          type="number"
-          min={CONTRACT.seed.min}
-          max={CONTRACT.seed.max}
-          step={1}
-          value={f.seed}
-          required={f.seedMode === 'fixed'}
-          disabled={f.seedMode !== 'fixed'}
-          aria-invalid={fieldError('seed') ? true : undefined}
-          onChange={(e) => set('seed')(e.target.value)}
-        />
-        <button type="button" disabled={lastSeed === undefined} onClick={() => setF((prev) => ({ ...prev, seedMode: 'fixed', seed: String(lastSeed) }))}>
-          Reuse last{lastSeed !== undefined ? ` (${lastSeed})` : ''}
-        </button>
-        {fieldError('seed') && <small className="error">{fieldError('seed')}</small>}
-      </fieldset>
+      <SeedField mode={f.seedMode} seed={f.seed} lastSeed={lastSeed} error={fieldError('seed')} onMode={set('seedMode')} onSeed={set('seed')} />
 
       <details>
         <summary>Queue options</summary>

@@ -17,10 +17,13 @@ interface Watched {
   preview: string | undefined;
 }
 
-/** Where a job stands, in words: its step, "step i/N" while it denoises, and the time left. */
-export function stepText(e: Pick<JobEvent, 'step' | 'stepIndex' | 'stepCount' | 'etaSeconds'>, cancelRequested = false): string {
+/** The steps whose events count units of work (denoising steps, frames, training steps). */
+const COUNTED = new Set(['GENERATING', 'TRAINING']);
+
+/** Where a job stands, in words: its step, "step i/N" while it denoises or trains (its kind's unit), and the time left. */
+export function stepText(e: Pick<JobEvent, 'step' | 'stepIndex' | 'stepCount' | 'etaSeconds'>, cancelRequested = false, unit = 'step'): string {
   const parts = [STEP_LABELS[e.step] ?? e.step];
-  if (e.step === 'GENERATING' && e.stepIndex !== null && e.stepCount !== null) parts.push(`step ${e.stepIndex}/${e.stepCount}`);
+  if (COUNTED.has(e.step) && e.stepIndex !== null && e.stepCount !== null) parts.push(`${unit} ${e.stepIndex}/${e.stepCount}`);
   if (e.etaSeconds !== null && !TERMINAL.has(e.step as Job['status'])) parts.push(`about ${formatSeconds(e.etaSeconds)} left`);
   if (cancelRequested) parts.push('cancelling…');
   return parts.join(' · ');
@@ -63,7 +66,7 @@ export function JobCard({ job, watch, onReuseSeed, onDismiss }: { job: Job; watc
       </header>
       <ProgressBar value={status === 'COMPLETED' ? 1 : progress} label={`Progress of "${title}"`} />
       <p className="job-step" aria-live="polite">
-        {last ? stepText(last, cancelRequested) : watch ? 'Connecting…' : 'Queued'}
+        {last ? stepText(last, cancelRequested, view.unit) : watch ? 'Connecting…' : 'Queued'}
       </p>
       {!finished && sub.data?.preview && <img className="job-preview" src={sub.data.preview} alt={`Preview of "${title}"`} {...previewSize} />}
       {result && result.outputs.length > 0 && (

@@ -2,7 +2,7 @@ import type { Job } from '../api/job-operations';
 import type { Scheduler } from '../api/operations';
 import { schedulerLabel } from '../generate/capabilities';
 import { parametersOf, parametersText } from '../generate/parameters';
-import { navigate } from '../router';
+import { openGenerate } from '../generate/prefill';
 import { defineKind } from './kind-view';
 
 /** An image generation (kind "image"), as the `Generation` type has it. */
@@ -36,6 +36,7 @@ export const imageKind = defineKind<Generation>({
     'prompt negativePrompt model { id name pipeline } lora { id name } loraWeight numImages steps guidanceScale width height seed scheduler previews originalSize cropsCoordsTopLeft targetSize',
   title: (g) => g.prompt,
   summary: (g) => `${g.model.name} · ${g.width}×${g.height} · ${g.steps} steps${g.priority ? ` · priority ${g.priority}` : ''}`,
+  runLabel: 'Denoising',
   previewSize: (g) => ({ width: g.width, height: g.height }),
   parameters: (g) => {
     const rows: [string, string | null][] = [
@@ -59,7 +60,7 @@ export const imageKind = defineKind<Generation>({
   },
   copyText: (g) => parametersText(parametersOf(g)),
   Actions: ({ job }) => (
-    <button type="button" className="primary" onClick={() => navigate('/', { generateAgain: parametersOf(job) })}>
+    <button type="button" className="primary" onClick={() => openGenerate(parametersOf(job))}>
       Generate again
     </button>
   ),

@@ -18,6 +18,10 @@ export interface KindView<J extends Job = Job> {
   title(job: J): string;
   /** One line of what it runs with, for the queue: model, size, steps. */
   summary(job: J): string;
+  /** What its timing calls the model's run (`Timing.generateMs`): "Denoising", "Training"; "Running" when not given. */
+  runLabel?: string;
+  /** What its GENERATING or TRAINING events count ("step i/N"; "frame i/N" for music); "step" when not given. */
+  unit?: string;
   /** The size its live previews have, when it has them. */
   previewSize(job: J): { width: number; height: number } | undefined;
   /** Its parameters as a job's page lists them. */

@@ -1,9 +1,11 @@
+import { audioKind } from './audio-kind';
 import { genericKind } from './generic-kind';
 import { imageKind } from './image-kind';
 import type { KindView } from './kind-view';
+import { trainingKind } from './training-kind';
 
 /** The kinds the app has views of: a new one is a file beside this one and a line here. */
-export const KIND_VIEWS: readonly KindView[] = [imageKind];
+export const KIND_VIEWS: readonly KindView[] = [imageKind, audioKind, trainingKind];
 
 const byKind = new Map(KIND_VIEWS.map((v) => [v.kind, v]));
 

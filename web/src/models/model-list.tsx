@@ -1,5 +1,7 @@
 import { useMutation } from 'urql';
 import { DELETE_MODEL, type Model } from '../api/operations';
+import { trainerLabel } from '../kinds/training-kind';
+import { Link } from '../router';
 import { ConfirmButton } from '../ui/confirm-button';
 import { formatBytes, formatDate } from '../ui/format';
 import { Problems } from '../ui/problems';
@@ -26,6 +28,20 @@ function ModelRow({ model, onDeleted }: { model: Model; onDeleted: () => void })
           <div>
             <dt>For</dt>
             <dd>{model.baseModel.name}</dd>
+          </div>
+        )}
+        {model.training && (
+          <div>
+            <dt>Trained on</dt>
+            <dd>
+              {model.training.datasetName} ({trainerLabel(model.training.trainer)})
+              {model.training.training && (
+                <>
+                  {' · '}
+                  <Link to={`/train/${model.training.training.id}`}>its training</Link>
+                </>
+              )}
+            </dd>
           </div>
         )}
         {model.triggerWord && (

@@ -32,7 +32,7 @@ function QueueRow({ job, live }: { job: Job; live: JobEvent | undefined }) {
       <div className="queue-row-foot">
         <span>
           {live
-            ? stepText(live, job.cancelRequested || Boolean(cancel.data))
+            ? stepText(live, job.cancelRequested || Boolean(cancel.data), view.unit)
             : job.status === 'PENDING'
               ? `queued ${formatDate(job.createdAt)}`
               : stepText({ step: job.currentStep, stepIndex: null, stepCount: null, etaSeconds: null })}

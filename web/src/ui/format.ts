@@ -25,9 +25,14 @@ export const percent = (p: number) => `${Math.round(p * 100)}%`;
 /** Labels for the pipeline's steps. */
 export const STEP_LABELS: Record<string, string> = {
   QUEUED: 'Queued',
+  PREPARING_DATASET: 'Preparing the dataset',
+  DOWNLOADING: 'Downloading',
+  VERIFYING: 'Verifying',
+  REGISTERING: 'Registering',
   LOADING_MODEL: 'Loading the model',
   ENCODING_PROMPT: 'Encoding the prompt',
   GENERATING: 'Generating',
+  TRAINING: 'Training',
   SAVING: 'Saving',
   COMPLETED: 'Completed',
   FAILED: 'Failed',
