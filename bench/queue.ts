@@ -7,7 +7,8 @@
  *   fenced attempts and leases, durable terminal state, replayable events);
  * - Kiln with the built-in model's smallest job (64×64, one step, no previews);
  * and for Kiln: its own time per job (end to end minus the runner's time), the gap from one job's
- * end to the next one's start, and the pickup latency of a job sent to an idle worker.
+ * last inference step to the next one's start (how long the runner waits between jobs; outputs are
+ * stored and outcomes committed meanwhile), and the pickup latency of a job sent to an idle worker.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -62,11 +63,11 @@ async function drain(kind: typeof noopKind | typeof imageKind, input: Record<str
   const t0 = performance.now();
   await waitDone(ids);
   const seconds = (performance.now() - t0) / 1000;
-  // A job's end, for the next one's start: its last step, since its completion commits while the next one starts.
+  // A job's end, for the next one's start: its last inference step, since its outputs are stored and its completion commits while the next one starts.
   const rows: { gap: number | null; runner: number | null; status: string }[] = await kiln.ds.query(
     `SELECT status, (timing->>'generateMs')::float AS runner,
             extract(epoch FROM started_at - lag(last_step) OVER (ORDER BY started_at)) * 1000 AS gap
-     FROM (SELECT j.*, (SELECT max(at) FROM job_events e WHERE e.job_id = j.id AND e.status = 'RUNNING') AS last_step FROM jobs j WHERE id = ANY($1)) j
+     FROM (SELECT j.*, (SELECT max(at) FROM job_events e WHERE e.job_id = j.id AND e.step = 'GENERATING') AS last_step FROM jobs j WHERE id = ANY($1)) j
      ORDER BY started_at`,
     [ids],
   );
@@ -114,7 +115,7 @@ console.log(`  raw pg-boss loop (fetch 1, complete)        ${raw.toFixed(0).padS
 console.log(`  Kiln end to end, no-op pipeline            ${noop.rate.toFixed(0).padStart(5)} jobs/s  (${noop.perJobMs.toFixed(2)} ms a job; ${(noop.rate / raw * 100).toFixed(0)} % of raw)`);
 console.log(`  Kiln end to end, built-in model, 64², 1 step ${image.rate.toFixed(0).padStart(3)} jobs/s  (${image.perJobMs.toFixed(2)} ms a job)`);
 console.log(`  Kiln's own time per job (end to end minus the runner's): no-op ${(noop.perJobMs - noop.runnerMs).toFixed(2)} ms (runner ${noop.runnerMs.toFixed(2)} ms), built-in ${(image.perJobMs - image.runnerMs).toFixed(2)} ms (runner ${image.runnerMs.toFixed(2)} ms)`);
-console.log(`  gap from one job's last step to the next one's start: no-op ${fmt(noop.gaps)}; built-in ${fmt(image.gaps)}`);
+console.log(`  runner idle from one job's last step to the next one's start: no-op ${fmt(noop.gaps)}; built-in ${fmt(image.gaps)}`);
 console.log(`  pickup latency (committed → RUNNING), idle worker: ${fmt(pickup)}`);
 
 await pg.stop();
