@@ -20,7 +20,7 @@ import { type FluxPipeline, loadFluxPipeline } from '../src/pipelines/flux/pipel
 import { decodeFluxLatents } from '../src/pipelines/flux/vae-decode.js';
 import type { GenerateRequest } from '../src/pipelines/pipeline.js';
 import { SeededRandom } from '../src/pipelines/random.js';
-import { tensorFor } from '../src/pipelines/stable-diffusion/tensor-io.js';
+import { tensorFor } from '../src/pipelines/onnx/tensor-io.js';
 import { parseCommandLine } from '../src/cli/command-line.js';
 
 const USAGE = `usage: npm run bench:flux -- [MODEL_DIR ...] [--steps 10] [--size 256] [--rounds 5] [--generations 50] [--provider cpu]

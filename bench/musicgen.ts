@@ -23,7 +23,7 @@ import type { AudioGenerateRequest, LoadedAudioPipeline } from '../src/pipelines
 import { writeBuiltinMusicModel } from '../src/pipelines/builtin-music/model-files.js';
 import { loadBuiltinMusicPipeline } from '../src/pipelines/builtin-music/pipeline.js';
 import { loadMusicgenPipeline, type MusicgenPipeline } from '../src/pipelines/musicgen/pipeline.js';
-import { tensorFor } from '../src/pipelines/stable-diffusion/tensor-io.js';
+import { tensorFor } from '../src/pipelines/onnx/tensor-io.js';
 import { argmax } from '../src/pipelines/token-sampling.js';
 import { parseCommandLine } from '../src/cli/command-line.js';
 

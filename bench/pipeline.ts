@@ -16,9 +16,9 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type { GenerateRequest } from '../src/pipelines/pipeline.js';
 import { SeededRandom } from '../src/pipelines/random.js';
-import { CLIP_MAX_LENGTH } from '../src/pipelines/stable-diffusion/clip-tokenizer.js';
+import { CLIP_MAX_LENGTH } from '../src/pipelines/clip-tokenizer.js';
 import { loadStableDiffusionPipeline, type StableDiffusionPipeline } from '../src/pipelines/stable-diffusion/pipeline.js';
-import { tensorFor } from '../src/pipelines/stable-diffusion/tensor-io.js';
+import { tensorFor } from '../src/pipelines/onnx/tensor-io.js';
 import { decodeLatents } from '../src/pipelines/stable-diffusion/vae-decode.js';
 import { parseCommandLine } from '../src/cli/command-line.js';
 

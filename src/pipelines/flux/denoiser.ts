@@ -1,7 +1,7 @@
 import type * as ort from 'onnxruntime-node';
 import { KilnError } from '../../errors.js';
-import { runBatched } from '../stable-diffusion/batched-run.js';
-import { type Port, tensorFor } from '../stable-diffusion/tensor-io.js';
+import { runBatched } from '../onnx/batched-run.js';
+import { type Port, tensorFor } from '../onnx/tensor-io.js';
 import { latentImageIds, PACKED_WIDTH } from './latents.js';
 import type { FluxConditioning } from './prompt-encoding.js';
 import type { FluxSessions } from './sessions.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { KilnError } from '../../errors.js';
 import { type GraphSummary, GraphSummaryError, type GraphValue, summarizeGraph } from '../onnx/graph-summary.js';
 import { unrunnableReasons } from '../onnx/runtime-support.js';
-import type { TokenizerFiles } from '../stable-diffusion/clip-tokenizer.js';
+import type { TokenizerFiles } from '../clip-tokenizer.js';
 import { LATENT_CHANNELS, PACKED_WIDTH } from './latents.js';
 import { FLUX_DEV_SCHEDULER, FLUX_SCHNELL_SCHEDULER, type FlowMatchConfig, FlowMatchConfigError, parseFlowMatchConfig } from './schedule.js';
 

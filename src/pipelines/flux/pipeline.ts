@@ -4,8 +4,8 @@ import { ensureMemory, estimateMemory, type MemoryEstimate } from '../onnx/memor
 import type { GenerateHooks, GenerateRequest, GenerateResult, LoadedPipeline, LoadOptions } from '../pipeline.js';
 import { seedFor } from '../pipeline.js';
 import { SeededRandom } from '../random.js';
-import { loadClipTokenizer } from '../stable-diffusion/clip-tokenizer.js';
-import { toRgb8 } from '../stable-diffusion/decoded-image.js';
+import { loadClipTokenizer } from '../clip-tokenizer.js';
+import { toRgb8 } from '../decoded-image.js';
 import { createFluxDenoiser } from './denoiser.js';
 import { latentPreview } from '../latent-preview.js';
 import { FLUX_LATENT_RGB } from './latent-preview.js';

@@ -1,7 +1,7 @@
 import { KilnError } from '../../errors.js';
 import type { PromptEmbeddings } from '../pipeline.js';
-import { CLIP_MAX_LENGTH, type ClipTokenizer } from '../stable-diffusion/clip-tokenizer.js';
-import { floatValues, tensorFor } from '../stable-diffusion/tensor-io.js';
+import { CLIP_MAX_LENGTH, type ClipTokenizer } from '../clip-tokenizer.js';
+import { floatValues, tensorFor } from '../onnx/tensor-io.js';
 import type { FluxFolder } from './model-folder.js';
 import type { FluxSessions } from './sessions.js';
 import type { T5Tokenizer } from './t5-tokenizer.js';

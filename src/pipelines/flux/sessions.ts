@@ -3,7 +3,7 @@ import { KilnError } from '../../errors.js';
 import { openGraph } from '../onnx/graph-session.js';
 import { createSessionOptions } from '../onnx/session-options.js';
 import type { LoadOptions } from '../pipeline.js';
-import { type Port, portsOf } from '../stable-diffusion/tensor-io.js';
+import { type Port, portsOf } from '../onnx/tensor-io.js';
 import type { FluxFolder } from './model-folder.js';
 
 /**

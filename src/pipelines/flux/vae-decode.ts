@@ -1,6 +1,6 @@
-import { runBatched } from '../stable-diffusion/batched-run.js';
-import { toUnitRgb } from '../stable-diffusion/decoded-image.js';
-import { tensorFor } from '../stable-diffusion/tensor-io.js';
+import { runBatched } from '../onnx/batched-run.js';
+import { toUnitRgb } from '../decoded-image.js';
+import { tensorFor } from '../onnx/tensor-io.js';
 import { LATENT_CHANNELS, VAE_FACTOR } from './latents.js';
 import type { FluxSessions } from './sessions.js';
 

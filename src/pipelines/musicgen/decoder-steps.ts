@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { floatValues, type Port, tensorFor } from '../stable-diffusion/tensor-io.js';
+import { floatValues, type Port, tensorFor } from '../onnx/tensor-io.js';
 import type { DecoderGraph, MusicgenSessions, PastPort } from './sessions.js';
 
 /**

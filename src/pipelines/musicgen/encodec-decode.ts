@@ -1,4 +1,4 @@
-import { floatValues, tensorFor } from '../stable-diffusion/tensor-io.js';
+import { floatValues, tensorFor } from '../onnx/tensor-io.js';
 import type { MusicgenSessions } from './sessions.js';
 
 /**

@@ -3,7 +3,7 @@ import type { AudioGenerateHooks, AudioGenerateRequest, AudioGenerateResult, Aud
 import { checkAudioRequest, refuseAudio } from '../audio-request.js';
 import { seedFor } from '../pipeline.js';
 import { SeededRandom } from '../random.js';
-import { floatValues, type Port, tensorFor } from '../stable-diffusion/tensor-io.js';
+import { floatValues, type Port, tensorFor } from '../onnx/tensor-io.js';
 import { TokenSampler } from '../token-sampling.js';
 import { DecoderSteps } from './decoder-steps.js';
 import { DelayPattern } from './delay-pattern.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createSessionOptions } from '../onnx/session-options.js';
 import type { LoadOptions } from '../pipeline.js';
-import { type Port, portsOf } from '../stable-diffusion/tensor-io.js';
+import { type Port, portsOf } from '../onnx/tensor-io.js';
 import { type MusicgenFolder, MusicgenFolderError } from './model-folder.js';
 
 /** One `past_key_values.{layer}.{decoder|encoder}.{key|value}` input and the output that feeds it. */

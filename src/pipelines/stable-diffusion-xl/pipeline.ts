@@ -1,8 +1,8 @@
 import { KilnError } from '../../errors.js';
 import type { GenerateHooks, GenerateRequest, GenerateResult, LoadedPipeline, LoadOptions } from '../pipeline.js';
 import { seedFor } from '../pipeline.js';
-import { loadClipTokenizer } from '../stable-diffusion/clip-tokenizer.js';
-import { toRgb8 } from '../stable-diffusion/decoded-image.js';
+import { loadClipTokenizer } from '../clip-tokenizer.js';
+import { toRgb8 } from '../decoded-image.js';
 import { createDenoiser, type GuidanceMode } from '../stable-diffusion/denoiser.js';
 import { type LatentRgbProjection, latentPreview } from '../latent-preview.js';
 import { denoiseLatents, schedulerFor, startingLatents } from '../stable-diffusion/sampling.js';

@@ -1,9 +1,9 @@
 import { KilnError } from '../../errors.js';
 import type { Float32Tensor, GenerateRequest } from '../pipeline.js';
-import { runBatchedOutputs } from '../stable-diffusion/batched-run.js';
-import { CLIP_MAX_LENGTH, type ClipTokenizer } from '../stable-diffusion/clip-tokenizer.js';
+import { runBatchedOutputs } from '../onnx/batched-run.js';
+import { CLIP_MAX_LENGTH, type ClipTokenizer } from '../clip-tokenizer.js';
 import type { EncodedPrompts } from '../stable-diffusion/prompt-encoding.js';
-import { tensorFor } from '../stable-diffusion/tensor-io.js';
+import { tensorFor } from '../onnx/tensor-io.js';
 import type { StableDiffusionXLFolder } from './model-folder.js';
 import type { StableDiffusionXLSessions, TextEncoderGraph } from './sessions.js';
 

@@ -5,7 +5,7 @@ import { upcastFloat16Model } from '../onnx/float16-upcast.js';
 import { openGraph } from '../onnx/graph-session.js';
 import { createSessionOptions } from '../onnx/session-options.js';
 import type { LoadOptions } from '../pipeline.js';
-import { type Port, portsOf } from '../stable-diffusion/tensor-io.js';
+import { type Port, portsOf } from '../onnx/tensor-io.js';
 import { type StableDiffusionXLFolder, StableDiffusionXLFolderError } from './model-folder.js';
 
 /**

@@ -1,7 +1,7 @@
 import type * as ort from 'onnxruntime-node';
-import { runBatched } from './batched-run.js';
+import { runBatched } from '../onnx/batched-run.js';
 import type { EncodedPrompts } from './prompt-encoding.js';
-import { type Port, tensorFor } from './tensor-io.js';
+import { type Port, tensorFor } from '../onnx/tensor-io.js';
 
 /**
  * How guidance reaches the UNet: `cfg` runs the unconditional (negative prompt) and the

@@ -1,8 +1,8 @@
 import { KilnError } from '../../errors.js';
 import type { GenerateHooks, GenerateRequest, GenerateResult, LoadedPipeline, LoadOptions } from '../pipeline.js';
 import { seedFor } from '../pipeline.js';
-import { type ClipTokenizer, loadClipTokenizer } from './clip-tokenizer.js';
-import { toRgb8 } from './decoded-image.js';
+import { type ClipTokenizer, loadClipTokenizer } from '../clip-tokenizer.js';
+import { toRgb8 } from '../decoded-image.js';
 import { createDenoiser, type GuidanceMode } from './denoiser.js';
 import { latentPreview } from '../latent-preview.js';
 import { inspectStableDiffusionFolder, type StableDiffusionFolder } from './model-folder.js';

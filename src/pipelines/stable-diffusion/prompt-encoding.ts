@@ -1,8 +1,8 @@
 import type * as ort from 'onnxruntime-node';
-import { runBatched } from './batched-run.js';
-import { CLIP_MAX_LENGTH, type ClipTokenizer } from './clip-tokenizer.js';
+import { runBatched } from '../onnx/batched-run.js';
+import { CLIP_MAX_LENGTH, type ClipTokenizer } from '../clip-tokenizer.js';
 import type { StableDiffusionSessions } from './sessions.js';
-import { floatValues, tensorFor } from './tensor-io.js';
+import { floatValues, tensorFor } from '../onnx/tensor-io.js';
 
 /**
  * The text encoder's hidden states for some prompts, [rows, 77, width]. When the encoder ran

@@ -4,9 +4,9 @@ import * as ort from 'onnxruntime-node';
 import { openGraph } from '../onnx/graph-session.js';
 import { createSessionOptions } from '../onnx/session-options.js';
 import type { LoadOptions } from '../pipeline.js';
-import { CLIP_MAX_LENGTH } from './clip-tokenizer.js';
+import { CLIP_MAX_LENGTH } from '../clip-tokenizer.js';
 import { type StableDiffusionFolder, StableDiffusionFolderError } from './model-folder.js';
-import { type Port, portsOf } from './tensor-io.js';
+import { type Port, portsOf } from '../onnx/tensor-io.js';
 
 /**
  * The three ONNX sessions of a Stable Diffusion model and what their graphs declare: which

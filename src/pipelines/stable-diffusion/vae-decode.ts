@@ -1,7 +1,7 @@
 import type * as ort from 'onnxruntime-node';
-import { runBatched } from './batched-run.js';
-import { toUnitRgb } from './decoded-image.js';
-import { type Port, tensorFor } from './tensor-io.js';
+import { runBatched } from '../onnx/batched-run.js';
+import { toUnitRgb } from '../decoded-image.js';
+import { type Port, tensorFor } from '../onnx/tensor-io.js';
 
 export const VAE_FACTOR = 8;
 

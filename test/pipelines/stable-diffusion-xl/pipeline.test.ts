@@ -5,7 +5,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GenerateRequest, LoadOptions, StepReport } from '../../../src/pipelines/pipeline.js';
-import { CLIP_MAX_LENGTH, loadClipTokenizer } from '../../../src/pipelines/stable-diffusion/clip-tokenizer.js';
+import { CLIP_MAX_LENGTH, loadClipTokenizer } from '../../../src/pipelines/clip-tokenizer.js';
 import { stableDiffusionXLDeclaration } from '../../../src/pipelines/stable-diffusion-xl/declaration.js';
 import { loadStableDiffusionXLPipeline, type StableDiffusionXLPipeline } from '../../../src/pipelines/stable-diffusion-xl/pipeline.js';
 import { psnr, type SdxlFixtureOptions, TINY_XL, writeSdxlFixture } from '../../support/sdxl-fixtures.js';

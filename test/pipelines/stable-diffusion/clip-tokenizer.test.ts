@@ -3,7 +3,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClipTokenizer, loadClipTokenizer } from '../../../src/pipelines/stable-diffusion/clip-tokenizer.js';
+import { type ClipTokenizer, loadClipTokenizer } from '../../../src/pipelines/clip-tokenizer.js';
 import { SHARED_FIXTURES, writeSdFixture } from '../../support/sd-fixtures.js';
 
 const REFERENCE = path.join(SHARED_FIXTURES, 'sd-tiny-reference/reference.json');

@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { fromHalfArray, toHalfArray } from '../onnx/float16.js';
+import { fromHalfArray, toHalfArray } from './float16.js';
 
 /**
  * Tensors built in whatever element type a graph declares. Exports differ (Optimum's fp32,
