@@ -6,7 +6,7 @@ import { badInput, KilnError } from '../errors.js';
 import { folderSha256 } from '../models/content-hash.js';
 import { writeDatasetManifest } from '../trainers/dataset-folder.js';
 import { canonicalImage, ImageRefusal } from './image-intake.js';
-import { entryProblem, openZipEntry, readZipDirectory, ZipError } from './zip-reader.js';
+import { entryProblem, openZipEntry, readZipDirectory, ZipError } from '../archives/zip-reader.js';
 
 /** A file a client sent for a dataset, on this machine. */
 export interface SentFile {

@@ -7,8 +7,6 @@ export interface ArchiveEntry {
   type: 'file' | 'directory' | 'link' | 'other';
   /** The bytes it declares it unpacks to. */
   size: number;
-  /** The CRC-32 the archive gives for it (zip). */
-  crc32?: number;
   /** Its content; a tar entry's must be read before the next entry is asked for. */
   open(): Promise<Readable>;
 }

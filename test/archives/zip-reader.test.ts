@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { entryProblem, openZipEntry, readZipDirectory, type ZipEntry } from '../../src/datasets/zip-reader.js';
+import { entryProblem, openZipEntry, readZipDirectory, type ZipEntry } from '../../src/archives/zip-reader.js';
 import { zipOf } from '../support/zip-files.js';
 
 const run = promisify(execFile);
