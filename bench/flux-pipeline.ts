@@ -12,57 +12,26 @@
  * Then VAE decode ms per image, and the process's RSS across `--generations` generations
  * (memory must stay flat) and its peak.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { LATENT_CHANNELS, latentImageIds, latentSide, PACKED_WIDTH } from '../src/pipelines/flux/latents.js';
 import { type FluxPipeline, loadFluxPipeline } from '../src/pipelines/flux/pipeline.js';
 import { decodeFluxLatents } from '../src/pipelines/flux/vae-decode.js';
 import type { GenerateRequest } from '../src/pipelines/pipeline.js';
 import { SeededRandom } from '../src/pipelines/random.js';
 import { tensorFor } from '../src/pipelines/onnx/tensor-io.js';
-import { parseCommandLine } from '../src/cli/command-line.js';
+import { median, mib, pipelineBenchArgs, RssSampler } from './support/pipeline-bench.js';
 
-const USAGE = `usage: npm run bench:flux -- [MODEL_DIR ...] [--steps 10] [--size 256] [--rounds 5] [--generations 50] [--provider cpu]
-  MODEL_DIR       FLUX.1 ONNX folders, after ../shared/fixtures/flux-tiny where it is present
-  --steps N       transformer steps a generation (default 10)
-  --size PX       width and height (default 256)
-  --rounds N      timed rounds, alternating Kiln and bare session.run (default 5)
-  --generations N generations for the memory figure (default 50)
-  --provider LIST execution providers (default cpu)
-  --help          this text`;
-const { values: args, positionals } = parseCommandLine(
-  USAGE,
-  {
-    steps: { type: 'string', default: '10' },
-    size: { type: 'string', default: '256' },
-    rounds: { type: 'string', default: '5' },
-    generations: { type: 'string', default: '50' },
-    provider: { type: 'string', default: 'cpu' },
-  },
-  { allowPositionals: true },
-);
-const FLUX_TINY = fileURLToPath(new URL('../../shared/fixtures/flux-tiny', import.meta.url));
-const models = [...(fs.existsSync(FLUX_TINY) ? [FLUX_TINY] : []), ...positionals.map((p) => path.resolve(p))];
-if (!models.length) {
-  console.error('no model: ../shared/fixtures/flux-tiny is absent and no folder was given');
-  process.exit(2);
-}
-const steps = Number(args.steps);
-const size = Number(args.size);
-const rounds = Number(args.rounds);
-const generations = Number(args.generations);
-const options = { executionProviders: args.provider.split(',') };
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
-let peakRss = 0;
+const { models, steps, size: sizeArg, rounds, generations, provider, options } = pipelineBenchArgs({
+  script: 'bench:flux',
+  family: 'FLUX.1',
+  fixture: 'flux-tiny',
+  stepOf: 'transformer',
+  defaultSize: 256,
+  defaultGenerations: 50,
+});
+const size = sizeArg!;
+const rss = new RssSampler();
 /** Per generation: ms per step spent outside the transformer's session.run. */
 const ownWork: number[] = [];
-const sampleRss = () => {
-  const rss = process.memoryUsage.rss();
-  peakRss = Math.max(peakRss, rss);
-  return rss;
-};
 
 for (const dir of models) {
   const pipeline = await loadFluxPipeline(dir, options);
@@ -81,7 +50,7 @@ for (const dir of models) {
     embeddings: { prompt: { data: random.normals(length * width), dims: [1, length, width] }, pooled: { data: random.normals(pooled), dims: [1, pooled] } },
   };
   const tokens = (latentSide(size) / 2) ** 2;
-  console.log(`\n${dir} (FLUX.1 ${folder.variant}, ${folder.layout}), ${size}×${size} (${tokens} image tokens, ${length} text tokens), ${steps} steps, ${args.provider}`);
+  console.log(`\n${dir} (FLUX.1 ${folder.variant}, ${folder.layout}), ${size}×${size} (${tokens} image tokens, ${length} text tokens), ${steps} steps, ${provider}`);
 
   const bare = bareTransformerLoop(pipeline, request);
   const kiln: number[] = [];
@@ -112,16 +81,16 @@ for (const dir of models) {
   }
   console.log(`  VAE decode                     ${median(vae).toFixed(1)} ms per image`);
 
-  const rss: number[] = [sampleRss()];
+  const memory: number[] = [rss.sample()];
   const short = { ...request, steps: Math.min(steps, 4) };
   for (let g = 1; g <= generations; g++) {
     await pipeline.generate({ ...short, seed: g }, { signal: new AbortController().signal, onStep: ({ preview }) => void preview() });
-    if (g % 10 === 0 || g === generations) rss.push(sampleRss());
+    if (g % 10 === 0 || g === generations) memory.push(rss.sample());
   }
-  console.log(`  RSS over ${generations} generations      ${rss.map(mib).join(' → ')}`);
+  console.log(`  RSS over ${generations} generations      ${memory.map(mib).join(' → ')}`);
   await pipeline.release();
 }
-console.log(`\npeak RSS ${mib(Math.max(peakRss, process.resourceUsage().maxRSS * 1024))}`);
+console.log(`\npeak RSS ${mib(Math.max(rss.peak, process.resourceUsage().maxRSS * 1024))}`);
 
 /** ms per transformer step through the pipeline (between step reports 1 and n), noting the time inside session.run. */
 async function kilnStep(pipeline: FluxPipeline, request: GenerateRequest): Promise<number> {
@@ -140,7 +109,7 @@ async function kilnStep(pipeline: FluxPipeline, request: GenerateRequest): Promi
   } finally {
     session.run = run;
   }
-  sampleRss();
+  rss.sample();
   const step = (at.at(-1)! - at[0]!) / (at.length - 1);
   ownWork.push(step - inside / (at.length - 1));
   return step;

@@ -10,9 +10,6 @@
  * and best times are reported (the best are the least disturbed by other load). Then VAE decode ms per image, PNG encode ms (sharp), and the process's
  * RSS across `--generations` generations (memory must stay flat) and its peak.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type { GenerateRequest } from '../src/pipelines/pipeline.js';
 import { SeededRandom } from '../src/pipelines/random.js';
@@ -20,55 +17,26 @@ import { CLIP_MAX_LENGTH } from '../src/pipelines/clip-tokenizer.js';
 import { loadStableDiffusionPipeline, type StableDiffusionPipeline } from '../src/pipelines/stable-diffusion/pipeline.js';
 import { tensorFor } from '../src/pipelines/onnx/tensor-io.js';
 import { decodeLatents } from '../src/pipelines/stable-diffusion/vae-decode.js';
-import { parseCommandLine } from '../src/cli/command-line.js';
+import { median, mib, pipelineBenchArgs, RssSampler } from './support/pipeline-bench.js';
 
-const USAGE = `usage: npm run bench:pipeline -- [MODEL_DIR ...] [--steps 10] [--size S] [--rounds 5] [--generations 50] [--provider cpu]
-  MODEL_DIR       Stable Diffusion ONNX folders, after ../shared/fixtures/sd-tiny where it is present
-  --steps N       denoising steps a generation (default 10)
-  --size PX       width and height (default: the model's)
-  --rounds N      timed rounds, alternating Kiln and bare session.run (default 5)
-  --generations N generations for the memory figure (default 50)
-  --provider LIST execution providers (default cpu)
-  --help          this text`;
-const { values: args, positionals } = parseCommandLine(
-  USAGE,
-  {
-    steps: { type: 'string', default: '10' },
-    size: { type: 'string' },
-    rounds: { type: 'string', default: '5' },
-    generations: { type: 'string', default: '50' },
-    provider: { type: 'string', default: 'cpu' },
-  },
-  { allowPositionals: true },
-);
-const SD_TINY = fileURLToPath(new URL('../../shared/fixtures/sd-tiny', import.meta.url));
-const models = [...(fs.existsSync(SD_TINY) ? [SD_TINY] : []), ...positionals.map((p) => path.resolve(p))];
-if (!models.length) {
-  console.error('no model: ../shared/fixtures/sd-tiny is absent and no folder was given');
-  process.exit(2);
-}
-const steps = Number(args.steps);
-const rounds = Number(args.rounds);
-const generations = Number(args.generations);
-const options = { executionProviders: args.provider.split(',') };
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
-let peakRss = 0;
+const { models, steps, size: sizeArg, rounds, generations, provider, options } = pipelineBenchArgs({
+  script: 'bench:pipeline',
+  family: 'Stable Diffusion',
+  fixture: 'sd-tiny',
+  stepOf: 'denoising',
+  defaultGenerations: 50,
+});
+const rss = new RssSampler();
 /** Per generation: ms per step spent outside the UNet's session.run. */
 const ownWork: number[] = [];
-const sampleRss = () => {
-  const rss = process.memoryUsage.rss();
-  peakRss = Math.max(peakRss, rss);
-  return rss;
-};
 
 for (const dir of models) {
   const pipeline = await loadStableDiffusionPipeline(dir, options);
   const d = pipeline.folder.defaults;
-  const size = args.size ? Number(args.size) : d.width;
+  const size = sizeArg ?? d.width;
   const guidanceScale = d.guidanceScale > 1 ? d.guidanceScale : 7.5;
   const request: GenerateRequest = { prompt: 'a lighthouse on a cliff at dusk', negativePrompt: 'blurry', steps, guidanceScale, width: size, height: size, seed: 1, numImages: 1, scheduler: 'euler' };
-  console.log(`\n${dir} (${pipeline.folder.layout}), ${size}×${size}, ${steps} Euler steps, guidance ${guidanceScale} (UNet batch 2), ${args.provider}`);
+  console.log(`\n${dir} (${pipeline.folder.layout}), ${size}×${size}, ${steps} Euler steps, guidance ${guidanceScale} (UNet batch 2), ${provider}`);
 
   const bare = bareUnetLoop(pipeline, size);
   const kiln: number[] = [];
@@ -93,16 +61,16 @@ for (const dir of models) {
   console.log(`  VAE decode               ${vaeMs.toFixed(1)} ms per image`);
   console.log(`  PNG encode (sharp)       ${pngMs.toFixed(1)} ms`);
 
-  const rss: number[] = [sampleRss()];
+  const memory: number[] = [rss.sample()];
   const short = { ...request, steps: Math.min(steps, 4) };
   for (let g = 1; g <= generations; g++) {
     await pipeline.generate({ ...short, seed: g }, { signal: new AbortController().signal, onStep: ({ preview }) => void preview() });
-    if (g % 10 === 0 || g === generations) rss.push(sampleRss());
+    if (g % 10 === 0 || g === generations) memory.push(rss.sample());
   }
-  console.log(`  RSS over ${generations} generations  ${rss.map(mib).join(' → ')}`);
+  console.log(`  RSS over ${generations} generations  ${memory.map(mib).join(' → ')}`);
   await pipeline.release();
 }
-console.log(`\npeak RSS ${mib(Math.max(peakRss, process.resourceUsage().maxRSS * 1024))}`);
+console.log(`\npeak RSS ${mib(Math.max(rss.peak, process.resourceUsage().maxRSS * 1024))}`);
 
 /**
  * ms per UNet step through the pipeline: the time between step reports 1 and n, over n − 1.
@@ -125,7 +93,7 @@ async function kilnStep(pipeline: StableDiffusionPipeline, request: GenerateRequ
   } finally {
     unet.run = run;
   }
-  sampleRss();
+  rss.sample();
   const step = (at.at(-1)! - at[0]!) / (at.length - 1);
   ownWork.push(step - inside / (at.length - 1));
   return step;

@@ -12,55 +12,29 @@
  * step outside session.run, VAE decode ms per image, and RSS across `--generations`
  * generations (it must stay flat). Folders without text encoders get random prompt embeddings.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type * as ort from 'onnxruntime-node';
 import type { GenerateRequest } from '../src/pipelines/pipeline.js';
 import { SeededRandom } from '../src/pipelines/random.js';
 import { decodeLatents } from '../src/pipelines/stable-diffusion/vae-decode.js';
 import { loadStableDiffusionXLPipeline, type StableDiffusionXLPipeline } from '../src/pipelines/stable-diffusion-xl/pipeline.js';
-import { parseCommandLine } from '../src/cli/command-line.js';
+import { median, mib, pipelineBenchArgs } from './support/pipeline-bench.js';
 
-const USAGE = `usage: npm run bench:sdxl -- [MODEL_DIR ...] [--steps 10] [--size S] [--rounds 5] [--generations 20] [--provider cpu]
-  MODEL_DIR       SDXL ONNX folders, after ../shared/fixtures/sdxl-tiny where it is present
-  --steps N       denoising steps a generation (default 10)
-  --size PX       width and height (default: the model's)
-  --rounds N      timed rounds, alternating Kiln and bare session.run (default 5)
-  --generations N generations for the memory figure (default 20)
-  --provider LIST execution providers (default cpu)
-  --help          this text`;
-const { values: args, positionals } = parseCommandLine(
-  USAGE,
-  {
-    steps: { type: 'string', default: '10' },
-    size: { type: 'string' },
-    rounds: { type: 'string', default: '5' },
-    generations: { type: 'string', default: '20' },
-    provider: { type: 'string', default: 'cpu' },
-  },
-  { allowPositionals: true },
-);
-const SDXL_TINY = fileURLToPath(new URL('../../shared/fixtures/sdxl-tiny', import.meta.url));
-const models = [...(fs.existsSync(SDXL_TINY) ? [SDXL_TINY] : []), ...positionals.map((p) => path.resolve(p))];
-if (!models.length) {
-  console.error('no model: ../shared/fixtures/sdxl-tiny is absent and no folder was given');
-  process.exit(2);
-}
-const steps = Number(args.steps);
-const rounds = Number(args.rounds);
-const generations = Number(args.generations);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+const { models, steps, size: sizeArg, rounds, generations, provider, options } = pipelineBenchArgs({
+  script: 'bench:sdxl',
+  family: 'SDXL',
+  fixture: 'sdxl-tiny',
+  stepOf: 'denoising',
+  defaultGenerations: 20,
+});
 const never = new AbortController().signal;
 const TOKENS = 77;
 
 for (const dir of models) {
-  const pipeline = await loadStableDiffusionXLPipeline(dir, { executionProviders: args.provider.split(',') });
+  const pipeline = await loadStableDiffusionXLPipeline(dir, options);
   const d = pipeline.folder.defaults;
-  const size = args.size ? Number(args.size) : d.width;
+  const size = sizeArg ?? d.width;
   const request = requestFor(pipeline, size);
-  console.log(`\n${dir}, ${size}×${size}, ${steps} Euler steps, guidance ${request.guidanceScale} (UNet batch 2), ${args.provider}`);
+  console.log(`\n${dir}, ${size}×${size}, ${steps} Euler steps, guidance ${request.guidanceScale} (UNet batch 2), ${provider}`);
 
   const kiln: number[] = [];
   const plain: number[] = [];
@@ -93,12 +67,12 @@ for (const dir of models) {
   }
   console.log(`  VAE decode               ${median(vae).toFixed(1)} ms per image${pipeline.sessions.vaeUpcast ? ' (upcast to float32)' : ''}`);
 
-  const rss = [process.memoryUsage.rss()];
+  const memory = [process.memoryUsage.rss()];
   for (let g = 1; g <= generations; g++) {
     await pipeline.generate({ ...request, steps: Math.min(steps, 4), seed: g }, { signal: never, onStep: ({ preview }) => void preview() });
-    if (g % 10 === 0 || g === generations) rss.push(process.memoryUsage.rss());
+    if (g % 10 === 0 || g === generations) memory.push(process.memoryUsage.rss());
   }
-  console.log(`  RSS over ${generations} generations  ${rss.map(mib).join(' → ')}`);
+  console.log(`  RSS over ${generations} generations  ${memory.map(mib).join(' → ')}`);
   await pipeline.release();
 }
 console.log(`\npeak RSS ${mib(process.resourceUsage().maxRSS * 1024)}`);
