@@ -18,7 +18,7 @@ import { decodeFluxLatents } from '../src/pipelines/flux/vae-decode.js';
 import type { GenerateRequest } from '../src/pipelines/pipeline.js';
 import { SeededRandom } from '../src/pipelines/random.js';
 import { tensorFor } from '../src/pipelines/onnx/tensor-io.js';
-import { median, mib, pipelineBenchArgs, RssSampler } from './support/pipeline-bench.js';
+import { median, mib, pipelineBenchArgs, RssSampler, rssOverGenerations, timedSteps } from './support/pipeline-bench.js';
 
 const { models, steps, size: sizeArg, rounds, generations, provider, options } = pipelineBenchArgs({
   script: 'bench:flux',
@@ -81,37 +81,18 @@ for (const dir of models) {
   }
   console.log(`  VAE decode                     ${median(vae).toFixed(1)} ms per image`);
 
-  const memory: number[] = [rss.sample()];
   const short = { ...request, steps: Math.min(steps, 4) };
-  for (let g = 1; g <= generations; g++) {
-    await pipeline.generate({ ...short, seed: g }, { signal: new AbortController().signal, onStep: ({ preview }) => void preview() });
-    if (g % 10 === 0 || g === generations) memory.push(rss.sample());
-  }
-  console.log(`  RSS over ${generations} generations      ${memory.map(mib).join(' → ')}`);
+  const memory = await rssOverGenerations(rss, generations, (g) => pipeline.generate({ ...short, seed: g }, { signal: new AbortController().signal, onStep: ({ preview }) => void preview() }));
+  console.log(`  RSS over ${generations} generations      ${memory}`);
   await pipeline.release();
 }
 console.log(`\npeak RSS ${mib(Math.max(rss.peak, process.resourceUsage().maxRSS * 1024))}`);
 
-/** ms per transformer step through the pipeline (between step reports 1 and n), noting the time inside session.run. */
+/** ms per transformer step through the pipeline; its share outside the transformer's session.run goes to ownWork. */
 async function kilnStep(pipeline: FluxPipeline, request: GenerateRequest): Promise<number> {
-  const at: number[] = [];
-  const session = pipeline.sessions.transformer.session;
-  const run = session.run.bind(session);
-  let inside = 0;
-  session.run = (async (...a: Parameters<typeof run>) => {
-    const t0 = performance.now();
-    const out = await run(...a);
-    if (at.length) inside += performance.now() - t0;
-    return out;
-  }) as typeof session.run;
-  try {
-    await pipeline.generate(request, { signal: new AbortController().signal, onStep: () => void at.push(performance.now()) });
-  } finally {
-    session.run = run;
-  }
+  const { step, own } = await timedSteps(pipeline.sessions.transformer.session, (onStep) => pipeline.generate(request, { signal: new AbortController().signal, onStep }));
   rss.sample();
-  const step = (at.at(-1)! - at[0]!) / (at.length - 1);
-  ownWork.push(step - inside / (at.length - 1));
+  ownWork.push(own);
   return step;
 }
 

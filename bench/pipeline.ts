@@ -17,7 +17,7 @@ import { CLIP_MAX_LENGTH } from '../src/pipelines/clip-tokenizer.js';
 import { loadStableDiffusionPipeline, type StableDiffusionPipeline } from '../src/pipelines/stable-diffusion/pipeline.js';
 import { tensorFor } from '../src/pipelines/onnx/tensor-io.js';
 import { decodeLatents } from '../src/pipelines/stable-diffusion/vae-decode.js';
-import { median, mib, pipelineBenchArgs, RssSampler } from './support/pipeline-bench.js';
+import { median, mib, pipelineBenchArgs, RssSampler, rssOverGenerations, timedSteps } from './support/pipeline-bench.js';
 
 const { models, steps, size: sizeArg, rounds, generations, provider, options } = pipelineBenchArgs({
   script: 'bench:pipeline',
@@ -61,41 +61,18 @@ for (const dir of models) {
   console.log(`  VAE decode               ${vaeMs.toFixed(1)} ms per image`);
   console.log(`  PNG encode (sharp)       ${pngMs.toFixed(1)} ms`);
 
-  const memory: number[] = [rss.sample()];
   const short = { ...request, steps: Math.min(steps, 4) };
-  for (let g = 1; g <= generations; g++) {
-    await pipeline.generate({ ...short, seed: g }, { signal: new AbortController().signal, onStep: ({ preview }) => void preview() });
-    if (g % 10 === 0 || g === generations) memory.push(rss.sample());
-  }
-  console.log(`  RSS over ${generations} generations  ${memory.map(mib).join(' → ')}`);
+  const memory = await rssOverGenerations(rss, generations, (g) => pipeline.generate({ ...short, seed: g }, { signal: new AbortController().signal, onStep: ({ preview }) => void preview() }));
+  console.log(`  RSS over ${generations} generations  ${memory}`);
   await pipeline.release();
 }
 console.log(`\npeak RSS ${mib(Math.max(rss.peak, process.resourceUsage().maxRSS * 1024))}`);
 
-/**
- * ms per UNet step through the pipeline: the time between step reports 1 and n, over n − 1.
- * Also adds up the time spent inside the UNet's session.run in those steps, so that Kiln's own
- * share of a step is known apart from how loaded the machine is.
- */
+/** ms per UNet step through the pipeline; its share outside the UNet's session.run goes to ownWork. */
 async function kilnStep(pipeline: StableDiffusionPipeline, request: GenerateRequest): Promise<number> {
-  const at: number[] = [];
-  const unet = pipeline.sessions.unet;
-  const run = unet.run.bind(unet);
-  let inside = 0;
-  unet.run = (async (...a: Parameters<typeof run>) => {
-    const t0 = performance.now();
-    const out = await run(...a);
-    if (at.length) inside += performance.now() - t0;
-    return out;
-  }) as typeof unet.run;
-  try {
-    await pipeline.generate(request, { signal: new AbortController().signal, onStep: () => void at.push(performance.now()) });
-  } finally {
-    unet.run = run;
-  }
+  const { step, own } = await timedSteps(pipeline.sessions.unet, (onStep) => pipeline.generate(request, { signal: new AbortController().signal, onStep }));
   rss.sample();
-  const step = (at.at(-1)! - at[0]!) / (at.length - 1);
-  ownWork.push(step - inside / (at.length - 1));
+  ownWork.push(own);
   return step;
 }
 

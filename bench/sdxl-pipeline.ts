@@ -17,7 +17,7 @@ import type { GenerateRequest } from '../src/pipelines/pipeline.js';
 import { SeededRandom } from '../src/pipelines/random.js';
 import { decodeLatents } from '../src/pipelines/stable-diffusion/vae-decode.js';
 import { loadStableDiffusionXLPipeline, type StableDiffusionXLPipeline } from '../src/pipelines/stable-diffusion-xl/pipeline.js';
-import { median, mib, pipelineBenchArgs } from './support/pipeline-bench.js';
+import { median, mib, pipelineBenchArgs, RssSampler, rssOverGenerations, timedSteps } from './support/pipeline-bench.js';
 
 const { models, steps, size: sizeArg, rounds, generations, provider, options } = pipelineBenchArgs({
   script: 'bench:sdxl',
@@ -29,6 +29,7 @@ const { models, steps, size: sizeArg, rounds, generations, provider, options } =
 const never = new AbortController().signal;
 const TOKENS = 77;
 
+const rss = new RssSampler();
 for (const dir of models) {
   const pipeline = await loadStableDiffusionXLPipeline(dir, options);
   const d = pipeline.folder.defaults;
@@ -67,15 +68,11 @@ for (const dir of models) {
   }
   console.log(`  VAE decode               ${median(vae).toFixed(1)} ms per image${pipeline.sessions.vaeUpcast ? ' (upcast to float32)' : ''}`);
 
-  const memory = [process.memoryUsage.rss()];
-  for (let g = 1; g <= generations; g++) {
-    await pipeline.generate({ ...request, steps: Math.min(steps, 4), seed: g }, { signal: never, onStep: ({ preview }) => void preview() });
-    if (g % 10 === 0 || g === generations) memory.push(process.memoryUsage.rss());
-  }
-  console.log(`  RSS over ${generations} generations  ${memory.map(mib).join(' → ')}`);
+  const memory = await rssOverGenerations(rss, generations, (g) => pipeline.generate({ ...request, steps: Math.min(steps, 4), seed: g }, { signal: never, onStep: ({ preview }) => void preview() }));
+  console.log(`  RSS over ${generations} generations  ${memory}`);
   await pipeline.release();
 }
-console.log(`\npeak RSS ${mib(process.resourceUsage().maxRSS * 1024)}`);
+console.log(`\npeak RSS ${mib(Math.max(rss.peak, process.resourceUsage().maxRSS * 1024))}`);
 
 /** A guided request; prompts as random embeddings where the folder has no text encoders. */
 function requestFor(pipeline: StableDiffusionXLPipeline, size: number): GenerateRequest {
@@ -95,31 +92,11 @@ function fixedDim(d: number | string | undefined): number | null {
   return typeof d === 'number' && d > 0 ? d : null;
 }
 
-/**
- * ms per UNet step through the pipeline: the time between step reports 1 and n, over n − 1.
- * Also adds to `own` the time per step spent outside the UNet's session.run in those steps,
- * and to `fed` the feeds of every UNet run.
- */
+/** ms per UNet step through the pipeline; its share outside the UNet's session.run goes to `own`, the UNet's feeds to `fed`. */
 async function kilnStep(pipeline: StableDiffusionXLPipeline, request: GenerateRequest, own: number[], fed: Record<string, ort.Tensor>[] = []): Promise<number> {
-  const at: number[] = [];
-  const unet = pipeline.sessions.unet;
-  const run = unet.run.bind(unet);
-  let inside = 0;
-  unet.run = (async (...a: Parameters<typeof run>) => {
-    fed.push(a[0] as Record<string, ort.Tensor>);
-    const t0 = performance.now();
-    const out = await run(...a);
-    if (at.length) inside += performance.now() - t0;
-    return out;
-  }) as typeof unet.run;
-  try {
-    await pipeline.generate(request, { signal: never, onStep: () => void at.push(performance.now()) });
-  } finally {
-    unet.run = run;
-  }
-  const step = (at.at(-1)! - at[0]!) / (at.length - 1);
-  own.push(step - inside / (at.length - 1));
-  return step;
+  const timed = await timedSteps(pipeline.sessions.unet, (onStep) => pipeline.generate(request, { signal: never, onStep }), fed);
+  own.push(timed.own);
+  return timed.step;
 }
 
 /** Bare session.run calls on the pipeline's own UNet session, replaying `feeds` in order; ms per run. */

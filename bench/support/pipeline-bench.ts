@@ -69,3 +69,44 @@ export class RssSampler {
     return rss;
   }
 }
+
+/** A session whose run calls a bench can time (onnxruntime's InferenceSession, or Kiln's wrapper of one). */
+interface TimedSession {
+  run(...args: never[]): Promise<unknown>;
+}
+
+/**
+ * One generation's step timing: ms per step (between step reports 1 and n, over n − 1), and of
+ * that, the ms per step spent outside `session.run` (Kiln's own work, known apart from how
+ * loaded the machine is). `fed` collects the first argument of every run, for a bare loop to
+ * replay.
+ */
+export async function timedSteps(session: TimedSession, generate: (onStep: () => void) => Promise<unknown>, fed: unknown[] = []) {
+  const at: number[] = [];
+  const run = session.run;
+  let inside = 0;
+  session.run = async function (this: unknown, ...args: never[]) {
+    fed.push(args[0]);
+    const t0 = performance.now();
+    const out = await run.apply(this, args);
+    if (at.length) inside += performance.now() - t0;
+    return out;
+  };
+  try {
+    await generate(() => void at.push(performance.now()));
+  } finally {
+    session.run = run;
+  }
+  const step = (at.at(-1)! - at[0]!) / (at.length - 1);
+  return { step, own: step - inside / (at.length - 1) };
+}
+
+/** RSS after every tenth of `generations` runs of `generate` (and the last): it must stay flat. */
+export async function rssOverGenerations(rss: RssSampler, generations: number, generate: (g: number) => Promise<unknown>): Promise<string> {
+  const memory = [rss.sample()];
+  for (let g = 1; g <= generations; g++) {
+    await generate(g);
+    if (g % 10 === 0 || g === generations) memory.push(rss.sample());
+  }
+  return memory.map(mib).join(' → ');
+}
