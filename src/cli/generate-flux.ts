@@ -14,12 +14,12 @@
  */
 import fs from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import sharp from 'sharp';
 import { KilnError } from '../errors.js';
 import { LATENT_CHANNELS, latentSide } from '../pipelines/flux/latents.js';
 import { looksLikeFluxFolder } from '../pipelines/flux/model-folder.js';
 import { loadFluxPipeline } from '../pipelines/flux/pipeline.js';
 import type { PromptEmbeddings } from '../pipelines/pipeline.js';
+import { writeGenerated } from './generated-files.js';
 
 export const FLUX_USAGE =
   'usage (FLUX.1 folders): generate --model DIR (--prompt TEXT | --prompt-embeds F --pooled-prompt-embeds F) [--steps N] [--guidance G] ' +
@@ -128,18 +128,7 @@ async function generate(argv: string[]) {
       { signal: new AbortController().signal, onStep: ({ index, count }) => process.stderr.write(`\rstep ${index}/${count}`) },
     );
     process.stderr.write('\n');
-    for (const [i, image] of result.images.entries()) {
-      const file = result.images.length === 1 ? args.out : args.out.replace(/(\.png)?$/i, `-${i}.png`);
-      await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toFile(file);
-      process.stdout.write(`${file} (seed ${image.seed})\n`);
-    }
-    if (args.raw) {
-      const raw = new Float32Array(result.pixels.reduce((n, p) => n + p.length, 0));
-      result.pixels.forEach((p, i) => raw.set(p, i * p.length));
-      await fs.writeFile(args.raw, new Uint8Array(raw.buffer));
-      process.stdout.write(`${args.raw} (float32 [${result.pixels.length}, ${result.images[0]!.height}, ${result.images[0]!.width}, 3])\n`);
-    }
-    process.stdout.write(`encode ${result.encodeMs.toFixed(0)} ms, generate ${result.generateMs.toFixed(0)} ms, total ${(performance.now() - started).toFixed(0)} ms\n`);
+    await writeGenerated(result, args.out, args.raw, started);
   } finally {
     await pipeline.release();
   }

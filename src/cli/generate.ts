@@ -27,13 +27,13 @@
  */
 import fs from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import sharp from 'sharp';
 import type { Float32Tensor, GenerateHooks, GenerateRequest, GenerateResult, LoadOptions, PromptEmbeddings } from '../pipelines/pipeline.js';
 import { loadStableDiffusionPipeline } from '../pipelines/stable-diffusion/pipeline.js';
 import { isStableDiffusionXLFolder } from '../pipelines/stable-diffusion-xl/model-folder.js';
 import { loadStableDiffusionXLPipeline } from '../pipelines/stable-diffusion-xl/pipeline.js';
 import { FLUX_USAGE, isFluxModel, runFluxCli } from './generate-flux.js';
 import { AUDIO_USAGE, runAudioGenerate } from './generate-audio.js';
+import { writeGenerated } from './generated-files.js';
 
 if (await isFluxModel(process.argv.slice(2))) process.exit(await runFluxCli(process.argv.slice(2)));
 
@@ -208,18 +208,7 @@ try {
     },
   );
   process.stderr.write('\n');
-  for (const [i, image] of result.images.entries()) {
-    const file = result.images.length === 1 ? args.out : args.out.replace(/(\.png)?$/i, `-${i}.png`);
-    await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toFile(file);
-    process.stdout.write(`${file} (seed ${image.seed})\n`);
-  }
-  if (args.raw) {
-    const raw = new Float32Array(result.pixels.reduce((n, p) => n + p.length, 0));
-    result.pixels.forEach((p, i) => raw.set(p, i * p.length));
-    await fs.writeFile(args.raw, new Uint8Array(raw.buffer));
-    process.stdout.write(`${args.raw} (float32 [${result.pixels.length}, ${height}, ${width}, 3])\n`);
-  }
-  process.stdout.write(`encode ${result.encodeMs.toFixed(0)} ms, generate ${result.generateMs.toFixed(0)} ms, total ${(performance.now() - started).toFixed(0)} ms\n`);
+  await writeGenerated(result, args.out, args.raw, started);
 } catch (err) {
   // Refusals (a bad size, mismatched embeddings) are the user's to fix: say them without a stack.
   if (err instanceof Error && 'code' in err && err.code === 'BAD_USER_INPUT') fail(err.message);
