@@ -1,6 +1,4 @@
 /** The operations the app sends, and the shapes of what they return (schema.graphql); jobs of every kind are in job-operations.ts. */
-import type { AudioGeneration } from '../kinds/audio-kind';
-import type { Generation } from '../kinds/image-kind';
 import { JOB_FIELDS } from './job-operations';
 import type { Trainer } from './training-operations';
 
@@ -144,15 +142,11 @@ export const GENERATE = /* GraphQL */ `
     generate(input: $input, idempotencyKey: $key) { ${JOB_FIELDS} }
   }
 `;
-export type GenerateData = { generate: Generation };
-
 export const GENERATE_BATCH = /* GraphQL */ `
   mutation GenerateBatch($inputs: [GenerateInput!]!, $key: String) {
     generateBatch(inputs: $inputs, idempotencyKey: $key) { estimatedTotalSeconds generations { ${JOB_FIELDS} } }
   }
 `;
-export type GenerateBatchData = { generateBatch: { estimatedTotalSeconds: number; generations: Generation[] } };
-
 /** GenerateAudioInput, as the music form fills it. */
 export interface GenerateAudioInput {
   prompt: string;
@@ -171,15 +165,11 @@ export const GENERATE_AUDIO = /* GraphQL */ `
     generateAudio(input: $input, idempotencyKey: $key) { ${JOB_FIELDS} }
   }
 `;
-export type GenerateAudioData = { generateAudio: AudioGeneration };
-
 export const GENERATE_AUDIO_BATCH = /* GraphQL */ `
   mutation GenerateAudioBatch($inputs: [GenerateAudioInput!]!, $key: String) {
     generateAudioBatch(inputs: $inputs, idempotencyKey: $key) { estimatedTotalSeconds generations { ${JOB_FIELDS} } }
   }
 `;
-export type GenerateAudioBatchData = { generateAudioBatch: { estimatedTotalSeconds: number; generations: AudioGeneration[] } };
-
 export interface UploadModelInput {
   name: string;
   kind: ModelKind;

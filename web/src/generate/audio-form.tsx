@@ -1,21 +1,15 @@
 import { type FormEvent, useEffect, useState } from 'react';
-import { useMutation } from 'urql';
-import { idempotencyKey } from '../api/client';
-import { inputFieldOf, type Problem, problemsOf } from '../api/errors';
-import {
-  type AudioCapabilities,
-  GENERATE_AUDIO,
-  GENERATE_AUDIO_BATCH,
-  type GenerateAudioBatchData,
-  type GenerateAudioData,
-  type GenerateAudioInput,
-} from '../api/operations';
+import { inputFieldOf, type Problem } from '../api/errors';
+import { type AudioCapabilities, GENERATE_AUDIO, GENERATE_AUDIO_BATCH, type GenerateAudioInput } from '../api/operations';
 import { settings } from '../settings';
 import { Problems } from '../ui/problems';
 import { CONTRACT, type ModelRange } from './capabilities';
 import type { FormProps } from './forms';
 import { NumberField } from './number-field';
 import { SeedField, type SeedMode } from './seed-field';
+import { type Submissions, useSubmitJobs } from './submit-jobs';
+
+const SUBMISSIONS: Submissions = { single: { query: GENERATE_AUDIO, field: 'generateAudio' }, batch: { query: GENERATE_AUDIO_BATCH, field: 'generateAudioBatch' } };
 
 /** The form's fields as typed: empty means "the model's default" (or "random" for the seed). */
 interface Fields {
@@ -70,9 +64,8 @@ function inputsOf(f: Fields, modelId: string): GenerateAudioInput[] {
 export function AudioForm({ model, picker, initial, lastSeed, onSubmitted, seedRequest }: FormProps) {
   const [f, setF] = useState<Fields>(() => fieldsFrom(initial));
   const set = <K extends keyof Fields>(key: K) => (value: Fields[K]) => setF((prev) => ({ ...prev, [key]: value }));
-  const [single, generate] = useMutation<GenerateAudioData>(GENERATE_AUDIO);
-  const [batch, generateBatch] = useMutation<GenerateAudioBatchData>(GENERATE_AUDIO_BATCH);
   const [problems, setProblems] = useState<Problem[]>([]);
+  const { submit, busy } = useSubmitJobs(SUBMISSIONS, onSubmitted, setProblems);
   const caps = model.capabilities as AudioCapabilities;
 
   useEffect(() => setProblems([]), [model.id]);
@@ -82,28 +75,16 @@ export function AudioForm({ model, picker, initial, lastSeed, onSubmitted, seedR
 
   const fieldError = (name: string) => problems.find((x) => inputFieldOf(x) === name)?.message;
 
-  async function submit(e: FormEvent) {
+  function onSubmit(e: FormEvent) {
     e.preventDefault();
-    setProblems([]);
-    const inputs = inputsOf(f, model.id);
-    const key = idempotencyKey();
-    if (inputs.length === 1) {
-      const r = await generate({ input: inputs[0], key });
-      if (r.error) return setProblems(problemsOf(r.error));
-      if (r.data) onSubmitted([r.data.generateAudio], undefined);
-    } else {
-      const r = await generateBatch({ inputs, key });
-      if (r.error) return setProblems(problemsOf(r.error));
-      if (r.data) onSubmitted(r.data.generateAudioBatch.generations, r.data.generateAudioBatch.estimatedTotalSeconds);
-    }
+    void submit(inputsOf(f, model.id));
   }
 
-  const busy = single.fetching || batch.fetching;
   const ranged = (r: ModelRange, extra = '') => `${r.min}..${r.max}${extra}; empty: ${r.default}, the model\u2019s default`;
   const any = (r: AudioCapabilities['durationSeconds']): ModelRange => ({ ...r, step: 'any' });
 
   return (
-    <form className="card generate-form" onSubmit={(e) => void submit(e)} aria-label="Generate">
+    <form className="card generate-form" onSubmit={onSubmit} aria-label="Generate">
       {picker}
 
       <div className={`field wide${fieldError('prompt') ? ' invalid' : ''}`}>

@@ -1,14 +1,15 @@
 import { type FormEvent, useEffect, useRef, useState } from 'react';
-import { useMutation } from 'urql';
-import { idempotencyKey } from '../api/client';
-import { inputFieldOf, type Problem, problemsOf } from '../api/errors';
-import { GENERATE, GENERATE_BATCH, type GenerateBatchData, type GenerateData, type GenerateInput, type ImageCapabilities, type Scheduler } from '../api/operations';
+import { inputFieldOf, type Problem } from '../api/errors';
+import { GENERATE, GENERATE_BATCH, type GenerateInput, type ImageCapabilities, type Scheduler } from '../api/operations';
 import { settings } from '../settings';
 import { Problems } from '../ui/problems';
 import { CONTRACT, type FormCapabilities, formCapabilitiesOf, type Range, schedulerLabel } from './capabilities';
 import type { FormProps } from './forms';
 import { NumberField } from './number-field';
 import { SeedField, type SeedMode } from './seed-field';
+import { type Submissions, useSubmitJobs } from './submit-jobs';
+
+const SUBMISSIONS: Submissions = { single: { query: GENERATE, field: 'generate' }, batch: { query: GENERATE_BATCH, field: 'generateBatch' } };
 
 /** The form's fields as typed: empty means "the model's default" (or "random" for the seed). */
 interface Fields {
@@ -105,9 +106,8 @@ export function inputsOf(f: Fields, modelId: string, caps: FormCapabilities, lor
 export function ImageForm({ model, loras, picker, initial, lastSeed, onSubmitted, seedRequest }: FormProps) {
   const [f, setF] = useState<Fields>(() => fieldsFrom(initial));
   const set = <K extends keyof Fields>(key: K) => (value: Fields[K]) => setF((prev) => ({ ...prev, [key]: value }));
-  const [single, generate] = useMutation<GenerateData>(GENERATE);
-  const [batch, generateBatch] = useMutation<GenerateBatchData>(GENERATE_BATCH);
   const [problems, setProblems] = useState<Problem[]>([]);
+  const { submit, busy } = useSubmitJobs(SUBMISSIONS, onSubmitted, setProblems);
 
   const caps = formCapabilitiesOf(model.capabilities as ImageCapabilities);
   const loraChoices = caps.lora ? loras : [];
@@ -129,23 +129,11 @@ export function ImageForm({ model, loras, picker, initial, lastSeed, onSubmitted
   // `originalSize.1` is the pair's second number: the pair's fields show it.
   const fieldError = (name: string) => problems.find((x) => inputFieldOf(x)?.split('.')[0] === name)?.message;
 
-  async function submit(e: FormEvent) {
+  function onSubmit(e: FormEvent) {
     e.preventDefault();
-    setProblems([]);
-    const inputs = inputsOf(f, model.id, caps, lora?.id ?? null);
-    const key = idempotencyKey();
-    if (inputs.length === 1) {
-      const r = await generate({ input: inputs[0], key });
-      if (r.error) return setProblems(problemsOf(r.error));
-      if (r.data) onSubmitted([r.data.generate], undefined);
-    } else {
-      const r = await generateBatch({ inputs, key });
-      if (r.error) return setProblems(problemsOf(r.error));
-      if (r.data) onSubmitted(r.data.generateBatch.generations, r.data.generateBatch.estimatedTotalSeconds);
-    }
+    void submit(inputsOf(f, model.id, caps, lora?.id ?? null));
   }
 
-  const busy = single.fetching || batch.fetching;
   const emptyIs = (v: number) => `empty: ${v}, the model\u2019s default`;
   const sized = (r: Range & { default: number }) => `${r.min}..${r.max}, multiple of ${r.step}; ${emptyIs(r.default)}`;
   const guidanceFixed = caps.guidanceScale.min === caps.guidanceScale.max;
@@ -155,7 +143,7 @@ export function ImageForm({ model, loras, picker, initial, lastSeed, onSubmitted
   const imageWidth = f.width || String(caps.width.default);
 
   return (
-    <form className="card generate-form" onSubmit={(e) => void submit(e)} aria-label="Generate">
+    <form className="card generate-form" onSubmit={onSubmit} aria-label="Generate">
       {picker}
 
       <div className={`field wide${fieldError('prompt') ? ' invalid' : ''}`}>

@@ -7,9 +7,8 @@ import { type UploadFile, type UploadResult, uploadDirect, uploadMultipart } fro
 import { settings } from '../settings';
 import { formatBytes } from '../ui/format';
 import { Problems } from '../ui/problems';
-import { ProgressBar } from '../ui/progress-bar';
+import { SendMethodField, type SendMethod, UploadProgress, type UploadProgressState } from '../ui/upload-fields';
 
-type Method = 'auto' | 'multipart' | 'direct';
 
 /** A base model's folder as picked: each file's path inside it, without the folder's own name. */
 const folderFiles = (list: FileList): UploadFile[] =>
@@ -27,8 +26,8 @@ export function UploadForm({ bases, onUploaded }: { bases: Model[]; onUploaded: 
   const [baseModelId, setBaseModelId] = useState('');
   const [triggerWord, setTriggerWord] = useState('');
   const [files, setFiles] = useState<UploadFile[]>([]);
-  const [method, setMethod] = useState<Method>('auto');
-  const [progress, setProgress] = useState<{ sent: number; total: number } | undefined>();
+  const [method, setMethod] = useState<SendMethod>('auto');
+  const [progress, setProgress] = useState<UploadProgressState | undefined>();
   const [problems, setProblems] = useState<Problem[]>([]);
   const [done, setDone] = useState<string | undefined>();
 
@@ -103,23 +102,8 @@ export function UploadForm({ bases, onUploaded }: { bases: Model[]; onUploaded: 
           </small>
         </div>
       </div>
-      {kind === 'LORA' && (
-        <fieldset className="row">
-          <legend>Send</legend>
-          {(['auto', 'multipart', 'direct'] as const).map((m) => (
-            <label key={m} className="inline">
-              <input type="radio" name="method" checked={method === m} onChange={() => setMethod(m)} />{' '}
-              {m === 'auto' ? 'by size' : m === 'multipart' ? 'in one request (multipart)' : 'direct upload'}
-            </label>
-          ))}
-        </fieldset>
-      )}
-      {progress && <ProgressBar value={progress.total ? progress.sent / progress.total : 0} label="Upload progress" />}
-      {progress && (
-        <p className="muted" aria-live="polite">
-          {formatBytes(progress.sent)} of {formatBytes(progress.total)} sent{multipart ? '' : ' (direct)'}; Kiln checks the file when it has arrived.
-        </p>
-      )}
+      {kind === 'LORA' && <SendMethodField name="method" method={method} onChange={setMethod} autoLabel="by size" />}
+      <UploadProgress progress={progress} multipart={multipart} label="Upload progress" then="Kiln checks the file when it has arrived." />
       <Problems problems={problems} />
       {done && (
         <p role="status" className="ok">

@@ -7,9 +7,8 @@ import type { Dataset } from '../api/training-operations';
 import { settings } from '../settings';
 import { formatBytes } from '../ui/format';
 import { Problems } from '../ui/problems';
-import { ProgressBar } from '../ui/progress-bar';
+import { SendMethodField, type SendMethod, UploadProgress, type UploadProgressState } from '../ui/upload-fields';
 
-type Method = 'auto' | 'multipart' | 'direct';
 
 const IMAGE = /\.(jpe?g|png|webp)$/i;
 const stem = (name: string) => name.replace(/\.[^./]+$/, '');
@@ -51,9 +50,9 @@ export function DatasetUpload({ onCreated }: { onCreated: (dataset: Dataset) => 
   const [name, setName] = useState('');
   const [resolution, setResolution] = useState('');
   const [files, setFiles] = useState<File[]>([]);
-  const [method, setMethod] = useState<Method>('auto');
+  const [method, setMethod] = useState<SendMethod>('auto');
   const [over, setOver] = useState(false);
-  const [progress, setProgress] = useState<{ sent: number; total: number } | undefined>();
+  const [progress, setProgress] = useState<UploadProgressState | undefined>();
   const [refusals, setRefusals] = useState<Map<string, Problem[]>>(new Map());
   const [problems, setProblems] = useState<Problem[]>([]);
   const [done, setDone] = useState<string>();
@@ -183,21 +182,8 @@ export function DatasetUpload({ onCreated }: { onCreated: (dataset: Dataset) => 
           </ul>
         </>
       )}
-      <fieldset className="row">
-        <legend>Send</legend>
-        {(['auto', 'multipart', 'direct'] as const).map((m) => (
-          <label key={m} className="inline">
-            <input type="radio" name="dataset-method" checked={method === m} onChange={() => setMethod(m)} />{' '}
-            {m === 'auto' ? `by size (one request up to ${formatBytes(settings.maxMultipartBytes)})` : m === 'multipart' ? 'in one request (multipart)' : 'direct upload'}
-          </label>
-        ))}
-      </fieldset>
-      {progress && <ProgressBar value={progress.total ? progress.sent / progress.total : 0} label="Dataset upload progress" />}
-      {progress && (
-        <p className="muted" aria-live="polite">
-          {formatBytes(progress.sent)} of {formatBytes(progress.total)} sent{multipart ? '' : ' (direct)'}; Kiln checks every file once they have arrived.
-        </p>
-      )}
+      <SendMethodField name="dataset-method" method={method} onChange={setMethod} autoLabel={`by size (one request up to ${formatBytes(settings.maxMultipartBytes)})`} />
+      <UploadProgress progress={progress} multipart={multipart} label="Dataset upload progress" then="Kiln checks every file once they have arrived." />
       <Problems problems={problems} />
       {done && (
         <p role="status" className="ok">
