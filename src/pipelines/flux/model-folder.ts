@@ -6,6 +6,7 @@ import { unrunnableReasons } from '../onnx/runtime-support.js';
 import type { TokenizerFiles } from '../clip-tokenizer.js';
 import { LATENT_CHANNELS, PACKED_WIDTH } from './latents.js';
 import { FLUX_DEV_SCHEDULER, FLUX_SCHNELL_SCHEDULER, type FlowMatchConfig, FlowMatchConfigError, parseFlowMatchConfig } from './schedule.js';
+import { FolderReader } from '../folder-reader.js';
 
 /**
  * The two folder layouts a `flux-onnx` model (FLUX.1 schnell or dev, text to image) comes in.
@@ -135,28 +136,13 @@ export async function looksLikeFluxFolder(dir: string): Promise<boolean> {
  * each graph's structure (never its weights), so a registry can call it when a model arrives.
  */
 export async function inspectFluxFolder(dir: string): Promise<FluxFolder> {
-  const problems: string[] = [];
   const layout: FluxLayout | null = (await isDir(path.join(dir, 'transformer.opt'))) ? 'bfl' : (await isFile(path.join(dir, 'model_index.json'))) || (await isDir(path.join(dir, 'transformer'))) ? 'optimum' : null;
   if (!layout) {
     throw new FluxFolderError(['found neither model_index.json with transformer/ (a Hugging Face Optimum export) nor transformer.opt/ (the BFL/NVIDIA ONNX export)']);
   }
-  const readJson = async (rel: string, required: boolean): Promise<Json | null> => {
-    let text: string;
-    try {
-      text = await fs.readFile(path.join(dir, rel), 'utf8');
-    } catch {
-      if (required) problems.push(`missing ${rel}`);
-      return null;
-    }
-    try {
-      const value: unknown = JSON.parse(text);
-      if (value && typeof value === 'object' && !Array.isArray(value)) return value as Json;
-    } catch {
-      // reported below
-    }
-    problems.push(`${rel} is not a JSON object`);
-    return null;
-  };
+  const reader = new FolderReader(dir);
+  const { problems } = reader;
+  const readJson = (rel: string, required: boolean) => reader.readJson(rel, required);
   const summaries = new Map<string, GraphSummary>();
   /** The graph's summary, or null (with the problem noted) when it is missing or onnxruntime cannot run it. */
   const graph = async (rel: string, required = true): Promise<GraphSummary | null> => {

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { KilnError } from '../../errors.js';
 import { type GraphVariant, isGraphVariant, VARIANT_ORDER, variantFile, variantPreference } from './graph-variants.js';
+import { FolderReader } from '../folder-reader.js';
 
 /**
  * The two folder layouts a `musicgen-onnx` model comes in, recognised from its files. Both hold
@@ -98,25 +99,10 @@ export async function looksLikeMusicgenFolder(dir: string): Promise<boolean> {
  * model registry can call it at registration time.
  */
 export async function inspectMusicgenFolder(dir: string, options: { variant?: string } = {}): Promise<MusicgenFolder> {
-  const problems: string[] = [];
-  const exists = async (rel: string) => !!(await fs.stat(path.join(dir, rel)).catch(() => null))?.isFile();
-  const readJson = async (rel: string, required: boolean): Promise<Json | null> => {
-    let text: string;
-    try {
-      text = await fs.readFile(path.join(dir, rel), 'utf8');
-    } catch {
-      if (required) problems.push(`missing ${rel}`);
-      return null;
-    }
-    try {
-      const value: unknown = JSON.parse(text);
-      if (value && typeof value === 'object' && !Array.isArray(value)) return value as Json;
-    } catch {
-      // reported below
-    }
-    problems.push(`${rel} is not a JSON object`);
-    return null;
-  };
+  const reader = new FolderReader(dir);
+  const { problems } = reader;
+  const exists = (rel: string) => reader.exists(rel);
+  const readJson = (rel: string, required: boolean) => reader.readJson(rel, required);
 
   const asked = options.variant;
   if (asked !== undefined && !isGraphVariant(asked)) {

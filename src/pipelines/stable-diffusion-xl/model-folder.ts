@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { KilnError } from '../../errors.js';
 import type { TokenizerFiles } from '../clip-tokenizer.js';
-import { FolderReader } from '../stable-diffusion/folder-reader.js';
+import { FolderReader } from '../folder-reader.js';
 import { resolveSchedulerConfig, SchedulerConfigError, type SchedulerName, schedulerForClass } from '../stable-diffusion/schedulers/scheduler-config.js';
 
 /**

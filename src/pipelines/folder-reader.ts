@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { TokenizerFiles } from '../clip-tokenizer.js';
+import type { TokenizerFiles } from './clip-tokenizer.js';
 
 type Json = Record<string, unknown>;
 
