@@ -6,6 +6,7 @@ import { Problems } from '../ui/problems';
 import { CONTRACT, type FormCapabilities, formCapabilitiesOf, type Range, schedulerLabel } from './capabilities';
 import type { FormProps } from './forms';
 import { NumberField } from './number-field';
+import { GenerateButton, QueueOptions } from './queue-options';
 import { SeedField, type SeedMode } from './seed-field';
 import { type Submissions, useSubmitJobs } from './submit-jobs';
 
@@ -243,23 +244,14 @@ export function ImageForm({ model, loras, picker, initial, lastSeed, onSubmitted
 
       <SeedField mode={f.seedMode} seed={f.seed} lastSeed={lastSeed} error={fieldError('seed')} onMode={set('seedMode')} onSeed={set('seed')} />
 
-      <details>
-        <summary>Queue options</summary>
-        <div className="grid">
-          <NumberField id="priority" label="Priority" value={f.priority} range={CONTRACT.priority} onChange={set('priority')} hint="higher runs first" error={fieldError('priority')} />
-          <NumberField id="deadlineSeconds" label="Deadline (s)" value={f.deadlineSeconds} range={CONTRACT.deadlineSeconds} onChange={set('deadlineSeconds')} placeholder="none" hint="not started by then: cancelled" error={fieldError('deadlineSeconds')} />
-          <label className="inline">
-            <input type="checkbox" checked={f.previews} onChange={(e) => set('previews')(e.target.checked)} /> Live previews
-          </label>
-        </div>
-      </details>
+      <QueueOptions fields={f} onChange={set} fieldError={fieldError}>
+        <label className="inline">
+          <input type="checkbox" checked={f.previews} onChange={(e) => set('previews')(e.target.checked)} /> Live previews
+        </label>
+      </QueueOptions>
 
       <Problems problems={problems} />
-      <div className="actions">
-        <button type="submit" className="primary" disabled={busy}>
-          {busy ? 'Submitting…' : Number(f.batch) > 1 ? `Generate ${f.batch} jobs` : 'Generate'}
-        </button>
-      </div>
+      <GenerateButton busy={busy} batch={f.batch} />
     </form>
   );
 }
