@@ -23,7 +23,7 @@ export class EventWriter {
   /** A write failed, or the caller took the queue: nothing more is written here. */
   private closed = false;
   /** Ends the wait for more steps before a write: the caller takes them, or waits for them. */
-  private linger: AbortController | undefined;
+  private endLinger: (() => void) | undefined;
 
   constructor(
     private readonly ds: DataSource,
@@ -39,7 +39,7 @@ export class EventWriter {
 
   /** Resolves once every event pushed so far is written (or the writes failed); no lingering for more. */
   async written(): Promise<void> {
-    this.linger?.abort();
+    this.endLinger?.();
     while (this.flushing) await this.flushing;
   }
 
@@ -49,16 +49,22 @@ export class EventWriter {
    */
   async take(): Promise<StepEvent[]> {
     this.closed = true;
-    this.linger?.abort();
+    this.endLinger?.();
     await this.flushing;
     return this.queue.splice(0);
   }
 
   private async flush(): Promise<void> {
     try {
-      this.linger = new AbortController();
-      await delay(LINGER_MS, undefined, { signal: this.linger.signal }).catch(() => undefined);
-      this.linger = undefined;
+      // A plain timer, not an aborted timers/promises delay: that costs an AbortError (with its stack) per job.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, LINGER_MS);
+        this.endLinger = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.endLinger = undefined;
       while (this.queue.length && !this.closed) {
         const batch = this.queue.splice(0);
         try {
