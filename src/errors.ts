@@ -27,6 +27,18 @@ export class KilnError extends Error {
   }
 }
 
+/**
+ * Several refusals of one request found together (a dataset's files, each checked before any is
+ * refused): each reaches the client as an error of its own, with its own code and field, so all
+ * can be fixed at once. Where one error is told (logs), it is the first, with the count of the rest.
+ */
+export class KilnRefusals extends KilnError {
+  constructor(readonly refusals: readonly KilnError[]) {
+    const first = refusals[0]!;
+    super(first.code, refusals.length > 1 ? `${first.message} (and ${refusals.length - 1} more refusals)` : first.message, first.extensions);
+  }
+}
+
 /** BAD_USER_INPUT for the input at `field` (e.g. `input.prompt`); the message starts with it. */
 export const badInput = (field: string, problem: string) => new KilnError('BAD_USER_INPUT', `${field} ${problem}`, { field });
 export const notFound = (what: string, id: string) => new KilnError('NOT_FOUND', `${what} ${id} does not exist`);

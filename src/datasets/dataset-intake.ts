@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { DatasetImageRow } from '../db/entities/dataset.js';
-import { badInput, KilnError } from '../errors.js';
+import { badInput, KilnError, KilnRefusals } from '../errors.js';
 import { folderSha256 } from '../models/content-hash.js';
 import { writeDatasetManifest } from '../trainers/dataset-folder.js';
 import { canonicalImage, ImageRefusal } from './image-intake.js';
@@ -56,8 +56,9 @@ export const mib = (bytes: number) => `${+(bytes / 1024 / 1024).toFixed(1)} MiB`
 
 /**
  * Checks everything a client sent for a dataset and writes the canonical folder into `outDir`
- * (`001.png`, `001.txt`, …, `manifest.json`), refusing with the contract's error naming the
- * file (`files.<i>`, and the entry inside a zip) at the first problem: names and types (jpg,
+ * (`001.png`, `001.txt`, …, `manifest.json`), refusing with the contract's errors naming each
+ * file refused (`files.<i>`, and the entry inside a zip), every file checked before the refusal
+ * so that all can be fixed at once (totals and counts refuse at once): names and types (jpg,
  * jpeg, png, webp, txt; zips of them, their entries checked as paths first: no absolute paths,
  * no `..`, no links, their count and unpacked size capped), sizes, a caption without its
  * image, the number of images, each image (see canonicalImage), its short side against
@@ -68,8 +69,9 @@ export async function buildDatasetFolder(files: SentFile[], limits: DatasetLimit
   const sent = files.reduce((n, f) => n + f.sizeBytes, 0);
   if (sent > limits.maxBytes) throw tooLarge('files', `add up to ${mib(sent)}; a dataset takes at most ${mib(limits.maxBytes)}`, limits.maxBytes);
   if (!files.length) throw badInput('files', 'holds no files');
+  const refused = new Refusals();
   const candidates: Candidate[] = [];
-  for (const f of files) candidates.push(...(await expand(f, limits)));
+  for (const f of files) candidates.push(...(await refused.unless(() => expand(f, limits), [])));
   const content = candidates.reduce((n, c) => n + c.sizeBytes, 0);
   if (content > limits.maxBytes) throw tooLarge('files', `unpack to ${mib(content)}; a dataset takes at most ${mib(limits.maxBytes)}`, limits.maxBytes);
 
@@ -77,19 +79,24 @@ export async function buildDatasetFolder(files: SentFile[], limits: DatasetLimit
   const captions = new Map<string, Candidate>();
   const names = new Set<string>();
   for (const c of candidates) {
-    if (names.has(c.name)) throw badInput(c.field, `${c.label}: another file has the same name`);
+    if (names.has(c.name)) {
+      refused.add(badInput(c.field, `${c.label}: another file has the same name`));
+      continue;
+    }
     names.add(c.name);
     const ext = path.posix.extname(c.name).toLowerCase();
     const stem = c.name.slice(0, c.name.length - ext.length);
     const into = ext === CAPTION_EXT ? captions : images;
     const other = into.get(stem);
-    if (other) throw badInput(c.field, `${c.label}: ${other.label} has the same name but for its extension (captions are matched to images by name)`);
-    into.set(stem, c);
+    if (other) refused.add(badInput(c.field, `${c.label}: ${other.label} has the same name but for its extension (captions are matched to images by name)`));
+    else into.set(stem, c);
   }
   for (const [stem, caption] of captions) {
-    if (!images.has(stem)) throw badInput(caption.field, `${caption.label} is a caption without an image of the same name`);
+    if (!images.has(stem)) refused.add(badInput(caption.field, `${caption.label} is a caption without an image of the same name`));
   }
-  if (images.size < limits.minImages || images.size > limits.maxImages) {
+  // Too many images is refused at once (before decoding them all); too few only when no file was
+  // refused, since the files refused may be what is missing.
+  if (images.size > limits.maxImages || (images.size < limits.minImages && !refused.any)) {
     throw badInput('files', `hold ${images.size} image(s); a dataset has ${limits.minImages} to ${limits.maxImages}`);
   }
 
@@ -100,29 +107,67 @@ export async function buildDatasetFolder(files: SentFile[], limits: DatasetLimit
   const built: DatasetImageRow[] = [];
   for (const [i, stem] of stems.entries()) {
     const source = images.get(stem)!;
-    let image;
-    try {
-      image = await canonicalImage(await source.read(), limits.maxPixels);
-    } catch (err) {
-      if (err instanceof ImageRefusal) throw badInput(source.field, `${source.label} ${err.message}`);
-      throw err;
-    }
+    const captionFile = captions.get(stem);
+    const caption = captionFile ? await refused.unless(() => readCaption(captionFile), '') : '';
+    const image = await refused.unless(async () => {
+      try {
+        return await canonicalImage(await source.read(), limits.maxPixels);
+      } catch (err) {
+        if (err instanceof ImageRefusal) throw badInput(source.field, `${source.label} ${err.message}`);
+        throw err;
+      }
+    }, null);
+    if (!image) continue;
     if (minSide && Math.min(image.width, image.height) < minSide) {
-      throw badInput(source.field, `${source.label} is ${image.width}×${image.height}; images must be at least ${minSide} pixels on their short side for training at ${minSide}`);
+      refused.add(badInput(source.field, `${source.label} is ${image.width}×${image.height}; images must be at least ${minSide} pixels on their short side for training at ${minSide}`));
+      continue;
     }
     const twin = seen.get(image.sha256);
-    if (twin) throw badInput(source.field, `${source.label} is the same picture as ${twin.label} (sha256 ${image.sha256.slice(0, 12)}…)`);
+    if (twin) {
+      refused.add(badInput(source.field, `${source.label} is the same picture as ${twin.label} (sha256 ${image.sha256.slice(0, 12)}…)`));
+      continue;
+    }
     seen.set(image.sha256, source);
+    // Once something is refused, the rest is only checked: nothing of this dataset will be kept.
+    if (refused.any) continue;
     const file = `${String(i + 1).padStart(width, '0')}.png`;
     await fs.writeFile(path.join(outDir, file), image.png);
-    const captionFile = captions.get(stem);
-    const caption = captionFile ? await readCaption(captionFile) : '';
     if (caption) await fs.writeFile(path.join(outDir, file.replace(/\.png$/, '.txt')), caption);
     built.push({ file, name: source.name, width: image.width, height: image.height, sha256: image.sha256, caption });
   }
+  refused.throwAny();
   const manifest = await writeDatasetManifest(outDir);
   const manifestBytes = (await fs.stat(path.join(outDir, 'manifest.json'))).size;
   return { images: built, sha256: folderSha256(manifest.files), sizeBytes: manifest.files.reduce((n, f) => n + f.sizeBytes, manifestBytes) };
+}
+
+/** The refusals of a dataset's files, gathered while every file is checked. */
+class Refusals {
+  private readonly list: KilnError[] = [];
+
+  get any(): boolean {
+    return this.list.length > 0;
+  }
+
+  add(refusal: KilnError): void {
+    this.list.push(refusal);
+  }
+
+  /** What `check` returns, or `otherwise` once its refusal is noted; errors that are not refusals go on. */
+  async unless<T>(check: () => Promise<T>, otherwise: T): Promise<T> {
+    try {
+      return await check();
+    } catch (err) {
+      if (!(err instanceof KilnError)) throw err;
+      this.add(err);
+      return otherwise;
+    }
+  }
+
+  throwAny(): void {
+    if (this.list.length === 1) throw this.list[0];
+    if (this.list.length) throw new KilnRefusals(this.list);
+  }
 }
 
 /** A sent file as the images and captions it holds: itself, or a zip's entries. */

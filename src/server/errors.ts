@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { KilnError } from '../errors.js';
+import { KilnError, KilnRefusals } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isDatabaseUnavailable } from '../db/outage.js';
 
@@ -28,7 +28,8 @@ export function createMaskError(log: Logger, debug: boolean) {
     const location = { nodes: gql?.nodes, source: gql?.source, positions: gql?.positions, path: gql?.path };
     if (original instanceof KilnError) {
       const extensions = { code: original.code, ...original.extensions };
-      return new GraphQLError(original.message, { ...location, extensions: original.code === 'UNAVAILABLE' ? unavailable(extensions) : extensions });
+      // Kept, for KilnRefusals to be told as one error per refusal (expandRefusals).
+      return new GraphQLError(original.message, { ...location, originalError: original, extensions: original.code === 'UNAVAILABLE' ? unavailable(extensions) : extensions });
     }
     if (original instanceof GraphQLError) return original; // graphql-js's own request errors; coded by useContractCodes
     if (isDatabaseUnavailable(original)) {
@@ -64,9 +65,10 @@ const CODE_OF_STATUS: Record<number, string> = { 401: 'UNAUTHENTICATED', 403: 'F
  * (unparseable, invalid against the schema, variables of the wrong type, a malformed body, a
  * missing CSRF header, a multipart file over its limit): coded by the HTTP status they carry,
  * BAD_USER_INPUT otherwise. Server faults never get here uncoded: the mask gives them theirs.
+ * Refusals found together (KilnRefusals) become an error each.
  */
 export function codeRequestErrors(errors: readonly GraphQLError[]): GraphQLError[] {
-  return errors.map((e) => {
+  return errors.flatMap(expandRefusals).map((e) => {
     const code = e.extensions?.code;
     if (typeof code === 'string' && CONTRACT_CODES.has(code)) return e;
     const { originalError: _detail, ...extensions } = e.extensions ?? {};
@@ -80,6 +82,16 @@ export function codeRequestErrors(errors: readonly GraphQLError[]): GraphQLError
       extensions: { ...extensions, code: (status && CODE_OF_STATUS[status]) ?? 'BAD_USER_INPUT' },
     });
   });
+}
+
+/** KilnRefusals as one error per refusal, each with its own code and field, where the operation failed. */
+function expandRefusals(e: GraphQLError): GraphQLError[] {
+  let original: unknown = e;
+  while (original instanceof GraphQLError && original.originalError) original = original.originalError;
+  if (!(original instanceof KilnRefusals)) return [e];
+  return original.refusals.map(
+    (r) => new GraphQLError(r.message, { nodes: e.nodes, source: e.source, positions: e.positions, path: e.path, originalError: r, extensions: { code: r.code, ...r.extensions } }),
+  );
 }
 
 /** Gives every error in every result a contract code, over HTTP and WebSocket alike. */

@@ -120,6 +120,27 @@ describe('datasets through the API', () => {
     await refused([...three, { name: 'text.png', bytes: 'not an image at all' }], 'BAD_USER_INPUT', 'files.3', 'text.png is not an image Kiln can read');
   });
 
+  it('checks every file before refusing, and names each refused one in an error of its own', async () => {
+    const three = await pictures(3);
+    const files = [
+      ...three,
+      { name: 'notes.pdf', bytes: '%PDF' },
+      await picture('small.png', 7, 64, 24),
+      { name: 'ghost.txt', bytes: 'nobody' },
+      { name: 'copy.png', bytes: three[1]!.bytes },
+      await picture('fine.png', 8),
+    ];
+    await refused(files, 'BAD_USER_INPUT', 'files.3', 'notes.pdf is neither', { name: 'r', resolution: 32 });
+    const res = await createDatasetMultipart(k.url, files, { name: 'r', resolution: 32 });
+    // Each refusal is its own error, in the order the checks found them; the files not refused are not named.
+    expect(res.errors!.map((e) => [e.extensions?.code, e.extensions?.field, e.message])).toEqual([
+      ['BAD_USER_INPUT', 'files.3', expect.stringContaining('notes.pdf is neither a .jpg, .jpeg, .png or .webp image nor a .txt caption')],
+      ['BAD_USER_INPUT', 'files.5', expect.stringContaining('ghost.txt is a caption without an image of the same name')],
+      ['BAD_USER_INPUT', 'files.1', expect.stringMatching(/p1\.png is the same picture as copy\.png/)],
+      ['BAD_USER_INPUT', 'files.4', expect.stringContaining('small.png is 64×24; images must be at least 32 pixels')],
+    ]);
+  });
+
   it('refuses a decompression bomb by its pixel count before decoding it', async () => {
     const bomb = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: 'black' } }).png({ compressionLevel: 9 }).toBuffer();
     expect(bomb.length).toBeLessThan(50_000);

@@ -70,15 +70,16 @@ browserDescribe('training in the web app, in Chromium', () => {
     for (const type of ['dragenter', 'dragover', 'drop']) await target.dispatchEvent(type, { dataTransfer: data });
   }
 
-  it("creates a dataset by drag and drop: the file Kiln refuses shows why beside it while the others are listed, and without it the dataset is made", async () => {
+  it("creates a dataset by drag and drop: each file Kiln refuses shows why beside it while the others are listed, and without them the dataset is made", async () => {
     await page.goto(`${k.url}/train`);
     const form = page.getByRole('form', { name: 'New dataset' });
     await field('Name', form).fill('pictures');
     // Damaged past its header: only decoding it finds that out, so Kiln reads it to refuse it.
     const broken = { name: 'broken.png', bytes: (await paint(PICTURES[5]!.paint, 64)).subarray(0, 80) };
-    await dropFiles(form.locator('.drop-zone'), [...pictures, broken]);
+    const notes = { name: 'notes.pdf', bytes: Buffer.from('%PDF-1.4') };
+    await dropFiles(form.locator('.drop-zone'), [...pictures, broken, notes]);
     const files = form.getByRole('list', { name: 'Files to send' }).getByRole('listitem');
-    await until(() => files.count()).toBe(11);
+    await until(() => files.count()).toBe(12);
     expect(await form.getByRole('listitem', { name: 'pic1.png' }).textContent()).toContain('image, caption pic1.txt');
 
     await form.getByRole('button', { name: 'Create dataset' }).click();
@@ -86,14 +87,18 @@ browserDescribe('training in the web app, in Chromium', () => {
     // Listed and sent by name, so it is the first file of the request.
     await until(() => refusal.textContent(), 20_000).toContain('Kiln refused the input (files.0)');
     expect(await refusal.textContent()).toMatch(/broken\.png .*BAD_USER_INPUT$/);
-    // Only that file says so; the others stay listed, and nothing was kept.
-    expect(await files.getByRole('alert').count()).toBe(1);
-    expect(await files.count()).toBe(11);
+    // Every file was checked: the other refused one says why too, in the same answer.
+    const notesRefusal = form.getByRole('listitem', { name: 'notes.pdf' }).getByRole('alert');
+    expect(await notesRefusal.textContent()).toMatch(/Kiln refused the input \(files\.1\).*notes\.pdf is neither/);
+    // Only those files say so; the others stay listed, and nothing was kept.
+    expect(await files.getByRole('alert').count()).toBe(2);
+    expect(await files.count()).toBe(12);
     expect(await form.locator(':scope > .problems').count()).toBe(0);
     expect((await ok(k.gql('{ datasets { edges { node { id } } } }'))).datasets.edges).toEqual([]);
     await screenshot(page, 'train-dataset-refused');
 
     await form.getByRole('button', { name: 'Remove broken.png' }).click();
+    await form.getByRole('button', { name: 'Remove notes.pdf' }).click();
     await form.getByRole('button', { name: 'Create dataset' }).click();
     await until(() => form.getByRole('status').textContent(), 20_000).toBe('Created dataset “pictures”: 5 images, the smallest 64 px on its short side.');
     const row = page.getByRole('region', { name: 'Datasets' }).getByRole('listitem', { name: 'pictures' });

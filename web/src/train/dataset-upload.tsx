@@ -41,8 +41,8 @@ function Thumb({ file }: { file: File }) {
  * A new dataset from files dropped here or chosen: images with their captions (.txt of the same
  * name), zips of them, or both. Sent in one multipart request while it fits
  * KILN_MAX_MULTIPART_MB, by direct upload beyond (or when asked). Kiln checks everything before
- * it keeps anything, and names the file it refuses (`files.<i>`): that refusal is shown on the
- * file, which can be removed or replaced before sending again.
+ * it keeps anything, and names each file it refuses (`files.<i>`), all in one answer: each
+ * refusal is shown on its file, which can be removed or replaced before sending again.
  */
 export function DatasetUpload({ onCreated }: { onCreated: (dataset: Dataset) => void }) {
   const client = useClient();
