@@ -1,6 +1,7 @@
 import type { PgBoss } from 'pg-boss';
 import type { DataSource } from 'typeorm';
 import { type Job, JobEntity } from '../db/entities/job.js';
+import { retriedTransaction } from '../db/retried-transaction.js';
 import { conflict, notFound } from '../errors.js';
 import { Channel } from '../events/channels.js';
 import { inTransaction } from './queue.js';
@@ -12,7 +13,7 @@ import { endJob } from './terminal.js';
  * follows from there (or from the reconciler, should that worker be dead). Already over: CONFLICT.
  */
 export async function cancelJob(deps: { ds: DataSource; boss: PgBoss }, id: string): Promise<Job> {
-  await deps.ds.transaction(async (em) => {
+  await retriedTransaction(deps.ds, async (em) => {
     const [row] = await em.query('SELECT status, retry_count, queue FROM jobs WHERE id = $1 FOR UPDATE', [id]);
     if (!row) throw notFound('job', id);
     if (row.status === 'PENDING') {

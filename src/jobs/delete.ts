@@ -1,5 +1,6 @@
 import type { PgBoss } from 'pg-boss';
 import type { DataSource } from 'typeorm';
+import { retriedTransaction } from '../db/retried-transaction.js';
 import { queryRows } from '../db/sql.js';
 import { notFound } from '../errors.js';
 import { Channel } from '../events/channels.js';
@@ -14,7 +15,7 @@ import { inTransaction } from './queue.js';
  * the worker removes its own partial files. Streams watching it end.
  */
 export async function deleteJob(deps: { ds: DataSource; boss: PgBoss; storage: Storage; log: Logger }, id: string): Promise<void> {
-  const keys = await deps.ds.transaction(async (em) => {
+  const keys = await retriedTransaction(deps.ds, async (em) => {
     const outputs = await queryRows<{ storage_key: string }>(em, 'SELECT storage_key FROM job_outputs WHERE job_id = $1', [id]);
     const [row] = await queryRows(em, 'DELETE FROM jobs WHERE id = $1 RETURNING status, queue', [id]);
     if (!row) throw notFound('job', id);

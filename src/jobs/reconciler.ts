@@ -1,5 +1,6 @@
 import type { PgBoss } from 'pg-boss';
 import type { DataSource, EntityManager } from 'typeorm';
+import { retriedTransaction } from '../db/retried-transaction.js';
 import type { Logger } from '../log.js';
 import { queryRows } from '../db/sql.js';
 import { closeLostRuns, DEADLINE_PASSED, type LostRunsHandler, requeue } from './attempt.js';
@@ -65,7 +66,7 @@ export class Reconciler {
       `SELECT id, queue FROM jobs WHERE status = 'PENDING' AND started_at IS NULL AND deadline_at < now() LIMIT 100`,
     );
     for (const { id, queue } of due) {
-      await this.ds.transaction(async (em) => {
+      await retriedTransaction(this.ds, async (em) => {
         const [still] = await em.query(
           `SELECT 1 FROM jobs WHERE id = $1 AND status = 'PENDING' AND started_at IS NULL AND deadline_at < now() FOR UPDATE`,
           [id],
@@ -87,7 +88,7 @@ export class Reconciler {
       const [job] = await this.boss.findJobs(g.queue, { id: g.id });
       // pg-boss has not yet noticed the missed heartbeat; the job is still its worker's.
       if (job?.state === 'active' && !g.cancel) continue;
-      const lost = await this.ds.transaction(async (em) => {
+      const lost = await retriedTransaction(this.ds, async (em) => {
         const [still] = await queryRows(
           em,
           `UPDATE jobs SET lease = lease + 1 WHERE id = $1 AND status = 'RUNNING' AND lease = $2 AND lease_expires_at < now() RETURNING id`,

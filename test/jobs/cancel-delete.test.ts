@@ -2,7 +2,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import type { Client } from 'graphql-ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { collect, follow, ok, wsClient } from '../support/graphql.js';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { CANCEL, DELETE, GENERATE, GENERATION, PROGRESS, type ProgressEvent, progressOf } from '../support/operations.js';
@@ -101,5 +102,42 @@ describe('cancelling and deleting generations', () => {
     const next = await ok(k.gql(GENERATE, { input: { prompt: 'next', steps: 2 } }));
     expect((await collect(clients[0]!, PROGRESS, { id: next.generate.id })).map(progressOf).at(-1)!.step).toBe('COMPLETED');
     expect(await filesOf(generate.id)).toEqual([]);
+  });
+});
+
+describe('cancelling a job while a worker takes it', () => {
+  // No worker: the test plays the claim itself, so that its locks come in the order a claim takes them.
+  let k: TestKiln;
+  beforeAll(async () => {
+    k = await startTestKiln({}, ['--role', 'api']);
+  });
+  afterAll(async () => {
+    await k?.stop();
+  });
+
+  it('runs the cancel again when Postgres ends it to break a deadlock with the claim, instead of an internal error', async () => {
+    const { generate } = await ok(k.gql(GENERATE, { input: { prompt: 'claimed meanwhile' } }));
+    const claim = new pg.Client({ connectionString: k.databaseUrl });
+    await claim.connect();
+    try {
+      // A claim takes the pg-boss row first (pg-boss picks the job), then the job's row.
+      await claim.query('BEGIN');
+      await claim.query(`UPDATE pgboss.job SET state = 'active', started_on = now() WHERE id = $1`, [generate.id]);
+      const cancelling = k.gql(CANCEL, { id: generate.id });
+      // The cancel holds the job's row and waits for the pg-boss one...
+      await vi.waitFor(async () => {
+        const [{ n }] = (await claim.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`)).rows;
+        expect(n).toBe(1);
+      });
+      // ...so the claim's next lock closes the cycle; Postgres ends the cancel's transaction, which runs again.
+      await claim.query(`UPDATE jobs SET status = 'RUNNING', lease = lease + 1, started_at = now() WHERE id = $1`, [generate.id]);
+      await claim.query('COMMIT');
+      const answer = await cancelling;
+      expect(answer.errors).toBeUndefined();
+      // Run again after the claim: the job is running now, so its worker is asked to stop.
+      expect(answer.data!.cancelGeneration).toMatchObject({ status: 'RUNNING', cancelRequested: true });
+    } finally {
+      await claim.end();
+    }
   });
 });
