@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { JobWithMetadata } from 'pg-boss';
+import { retriedTransaction } from '../db/retried-transaction.js';
 import { Channel } from '../events/channels.js';
 import type { PgListener } from '../events/pg-listener.js';
 import { affinityOf } from '../jobs/affinity.js';
@@ -199,7 +200,8 @@ export class Worker {
       const warm = this.settings.affinityWaitSeconds > 0 ? runner.warm.map(affinityOf) : [];
       const plan = warm.length || this.queues.length > 1 ? await this.planFor(warm) : { queues: this.queues, skip: [], top: 0 };
       let lost: Taken['lost'];
-      const fetched = await this.deps.ds.transaction(async (em): Promise<Fetched> => {
+      // Run again if Postgres ends it to break a deadlock with a cancel or a delete of the job it took.
+      const fetched = await retriedTransaction(this.deps.ds, async (em): Promise<Fetched> => {
         const options = { batchSize: 1, includeMetadata: true, db: inTransaction(em) } as const;
         for (const queue of plan.queues) {
           let [job] = plan.skip.length ? await this.deps.boss.fetch<unknown>(queue, { ...options, ignoreGroups: plan.skip, minPriority: plan.top }) : [];
