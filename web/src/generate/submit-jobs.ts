@@ -2,7 +2,6 @@ import { useMutation } from 'urql';
 import { idempotencyKey } from '../api/client';
 import { type Problem, problemsOf } from '../api/errors';
 import type { Job } from '../api/job-operations';
-import type { FormProps } from './forms';
 
 /** A kind's two submissions: its mutation for one input and its atomic batch mutation, each with the field it answers in. */
 export interface Submissions {
@@ -17,7 +16,7 @@ type BatchAnswer = { estimatedTotalSeconds: number; generations: Job[] };
  * batch one (all or none, with the estimated total), under a fresh idempotency key; a refusal
  * becomes the form's problems.
  */
-export function useSubmitJobs(submissions: Submissions, onSubmitted: FormProps['onSubmitted'], setProblems: (p: Problem[]) => void) {
+export function useSubmitJobs(submissions: Submissions, onSubmitted: (jobs: Job[], estimatedSeconds: number | undefined) => void, setProblems: (p: Problem[]) => void) {
   const [single, submitOne] = useMutation<Record<string, Job>>(submissions.single.query);
   const [batch, submitMany] = useMutation<Record<string, BatchAnswer>>(submissions.batch.query);
   async function submit(inputs: object[]) {
