@@ -40,13 +40,15 @@ const gql = async (query: string, variables: object = {}, init: RequestInit = {}
   return body.data;
 };
 
-const { models } = await gql('{ models(kind: BASE) { edges { node { id } } } }');
-const baseId = models.edges[0].node.id as string;
+// The built-in image model (the built-in music model is a base model too).
+const { models } = await gql('{ models(kind: BASE) { edges { node { id builtin modality } } } }');
+const baseId = models.edges.find((e: { node: { builtin: boolean; modality: string } }) => e.node.builtin && e.node.modality === 'image').node.id as string;
 const form = new FormData();
 form.append('operations', JSON.stringify({ query: 'mutation($f: Upload!, $i: UploadModelInput!) { uploadModel(file: $f, input: $i) { id } }', variables: { f: null, i: { name: 'bench-lora', kind: 'LORA', baseModelId: baseId } } }));
 form.append('map', JSON.stringify({ 0: ['variables.f'] }));
 form.append('0', new Blob([Buffer.from(makeBuiltinLora({ seed: 3 }))]), 'lora.safetensors');
-const uploaded = (await (await fetch(`${api.url}/graphql`, { method: 'POST', body: form, headers: { 'x-graphql-yoga-csrf': '1' } })).json()) as { data: { uploadModel: { id: string } } };
+const uploaded = (await (await fetch(`${api.url}/graphql`, { method: 'POST', body: form, headers: { 'x-graphql-yoga-csrf': '1' } })).json()) as { data: { uploadModel: { id: string } | null }; errors?: unknown };
+if (!uploaded.data?.uploadModel) throw new Error(`the bench's LoRA was refused: ${JSON.stringify(uploaded.errors)}`);
 const loraId = uploaded.data.uploadModel.id;
 
 /** A worker process, as `npm start -- --role worker` runs it. */
