@@ -109,14 +109,7 @@ export async function buildDatasetFolder(files: SentFile[], limits: DatasetLimit
     const source = images.get(stem)!;
     const captionFile = captions.get(stem);
     const caption = captionFile ? await refused.unless(() => readCaption(captionFile), '') : '';
-    const image = await refused.unless(async () => {
-      try {
-        return await canonicalImage(await source.read(), limits.maxPixels);
-      } catch (err) {
-        if (err instanceof ImageRefusal) throw badInput(source.field, `${source.label} ${err.message}`);
-        throw err;
-      }
-    }, null);
+    const image = await refused.unless(() => readImage(source, limits.maxPixels), null);
     if (!image) continue;
     if (minSide && Math.min(image.width, image.height) < minSide) {
       refused.add(badInput(source.field, `${source.label} is ${image.width}×${image.height}; images must be at least ${minSide} pixels on their short side for training at ${minSide}`));
@@ -223,6 +216,16 @@ function checkType(name: string, label: string, field: string) {
   if (ext === '.zip') throw badInput(field, `${label} is a zip inside a zip; send its files, or it, on their own`);
   if (!IMAGE_EXT.has(ext) && ext !== CAPTION_EXT) throw badInput(field, `${label} is neither a .jpg, .jpeg, .png or .webp image nor a .txt caption`);
   if (path.posix.basename(name, ext) === '') throw badInput(field, `${label} has no name before its extension`);
+}
+
+/** An image candidate decoded and re-encoded (see canonicalImage), refused with its name when it cannot be taken. */
+async function readImage(c: Candidate, maxPixels: number) {
+  try {
+    return await canonicalImage(await c.read(), maxPixels);
+  } catch (err) {
+    if (err instanceof ImageRefusal) throw badInput(c.field, `${c.label} ${err.message}`);
+    throw err;
+  }
 }
 
 /** A caption file's text: UTF-8 (a byte-order mark dropped), no control characters but tabs and line breaks, trimmed. */

@@ -1,4 +1,4 @@
-import { GraphQLError, type GraphQLErrorOptions } from 'graphql';
+import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { KilnError, KilnRefusals } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -28,7 +28,6 @@ export function createMaskError(log: Logger, debug: boolean) {
     const location = { nodes: gql?.nodes, source: gql?.source, positions: gql?.positions, path: gql?.path };
     if (original instanceof KilnError) {
       const extensions = { code: original.code, ...original.extensions };
-      if (original instanceof KilnRefusals) return new RefusalsError(original.refusals, original.message, { ...location, extensions });
       return new GraphQLError(original.message, { ...location, extensions: original.code === 'UNAVAILABLE' ? unavailable(extensions) : extensions });
     }
     if (original instanceof GraphQLError) return original; // graphql-js's own request errors; coded by useContractCodes
@@ -85,26 +84,16 @@ export function codeRequestErrors(errors: readonly GraphQLError[]): GraphQLError
 }
 
 /**
- * A masked KilnRefusals: one GraphQL error still holding its refusals for expandRefusals. (Not
- * an originalError: yoga answers HTTP 500 for an error whose origin is not a GraphQLError.)
+ * KilnRefusals as one error per refusal, each with its own code and field, where the operation
+ * failed. useContractCodes runs this before yoga masks the errors; a KilnRefusals the mask meets
+ * alone is told as its first refusal, with the count of the others. The new errors carry no
+ * originalError: yoga answers HTTP 500 for an error whose origin is not a GraphQLError.
  */
-class RefusalsError extends GraphQLError {
-  constructor(
-    readonly refusals: readonly KilnError[],
-    message: string,
-    options: GraphQLErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
-
-/** KilnRefusals, masked or not yet, as one error per refusal, each with its own code and field, where the operation failed. */
 function expandRefusals(e: GraphQLError): GraphQLError[] {
   let original: unknown = e;
-  while (original instanceof GraphQLError && !(original instanceof RefusalsError) && original.originalError) original = original.originalError;
-  const refusals = original instanceof RefusalsError || original instanceof KilnRefusals ? original.refusals : undefined;
-  if (!refusals) return [e];
-  return refusals.map((r) => new GraphQLError(r.message, { nodes: e.nodes, source: e.source, positions: e.positions, path: e.path, extensions: { code: r.code, ...r.extensions } }));
+  while (original instanceof GraphQLError && original.originalError) original = original.originalError;
+  if (!(original instanceof KilnRefusals)) return [e];
+  return original.refusals.map((r) => new GraphQLError(r.message, { nodes: e.nodes, source: e.source, positions: e.positions, path: e.path, extensions: { code: r.code, ...r.extensions } }));
 }
 
 /** Gives every error in every result a contract code, over HTTP and WebSocket alike. */

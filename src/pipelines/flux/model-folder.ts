@@ -142,7 +142,6 @@ export async function inspectFluxFolder(dir: string): Promise<FluxFolder> {
   }
   const reader = new FolderReader(dir);
   const { problems } = reader;
-  const readJson = (rel: string, required: boolean) => reader.readJson(rel, required);
   const summaries = new Map<string, GraphSummary>();
   /** The graph's summary, or null (with the problem noted) when it is missing or onnxruntime cannot run it. */
   const graph = async (rel: string, required = true): Promise<GraphSummary | null> => {
@@ -172,7 +171,7 @@ export async function inspectFluxFolder(dir: string): Promise<FluxFolder> {
   let transformerConfig: Json | null = null;
   let vaeConfig: Json | null = null;
   if (layout === 'optimum') {
-    const index = await readJson('model_index.json', true);
+    const index = await reader.readJson('model_index.json', true);
     const className = index ? String(index._class_name ?? '') : 'FluxPipeline';
     if (className !== 'FluxPipeline') problems.push(`model_index.json names ${JSON.stringify(className)}; the flux-onnx pipeline runs FluxPipeline (FLUX.1 text to image) only`);
     // model_index.json says [null, null] for a component the pipeline was saved without.
@@ -185,9 +184,9 @@ export async function inspectFluxFolder(dir: string): Promise<FluxFolder> {
       transformer: 'transformer/model.onnx',
       vaeDecoder: 'vae_decoder/model.onnx',
     };
-    schedulerJson = await readJson('scheduler/scheduler_config.json', true);
-    transformerConfig = await readJson('transformer/config.json', false);
-    vaeConfig = await readJson('vae_decoder/config.json', false);
+    schedulerJson = await reader.readJson('scheduler/scheduler_config.json', true);
+    transformerConfig = await reader.readJson('transformer/config.json', false);
+    vaeConfig = await reader.readJson('vae_decoder/config.json', false);
   } else {
     encoders = (await anyDir(dir, ['clip.opt', 't5.opt', 'tokenizer', 'tokenizer_2'])) ? 'present' : 'absent';
     graphs = {

@@ -101,16 +101,14 @@ export async function looksLikeMusicgenFolder(dir: string): Promise<boolean> {
 export async function inspectMusicgenFolder(dir: string, options: { variant?: string } = {}): Promise<MusicgenFolder> {
   const reader = new FolderReader(dir);
   const { problems } = reader;
-  const exists = (rel: string) => reader.exists(rel);
-  const readJson = (rel: string, required: boolean) => reader.readJson(rel, required);
 
   const asked = options.variant;
   if (asked !== undefined && !isGraphVariant(asked)) {
     throw new MusicgenFolderError([`unknown variant ${JSON.stringify(asked)} (variants: ${VARIANT_ORDER.join(', ')})`]);
   }
-  const config = await readJson('config.json', true);
-  const generation = (await readJson('generation_config.json', false)) ?? {};
-  if (!(await exists('tokenizer.json'))) problems.push('missing tokenizer.json (the T5 tokenizer; Kiln runs offline, so it must be in the folder)');
+  const config = await reader.readJson('config.json', true);
+  const generation = (await reader.readJson('generation_config.json', false)) ?? {};
+  if (!(await reader.exists('tokenizer.json'))) problems.push('missing tokenizer.json (the T5 tokenizer; Kiln runs offline, so it must be in the folder)');
 
   // Graphs at the top are Optimum's layout, even where an onnx/ folder exists too.
   const [atTop, inOnnx] = [await anyGraphAt(dir, ''), await anyGraphAt(dir, 'onnx')];
@@ -153,7 +151,7 @@ export async function inspectMusicgenFolder(dir: string, options: { variant?: st
   // External weights (`model.onnx_data`, `model.onnx.data`) travel with their graphs.
   const weights = graphFiles.flatMap((g) => [`${g}_data`, `${g}.data`].filter((w) => present.has(w)));
   const files = [...['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'].filter((f) => f !== 'generation_config.json' || Object.keys(generation).length), ...graphFiles, ...weights];
-  const kept = (await Promise.all(files.map(async (f) => ((await exists(f)) ? f : null)))).filter((f): f is string => f !== null);
+  const kept = (await Promise.all(files.map(async (f) => ((await reader.exists(f)) ? f : null)))).filter((f): f is string => f !== null);
   return {
     dir,
     layout,
