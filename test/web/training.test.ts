@@ -104,7 +104,8 @@ browserDescribe('training in the web app, in Chromium', () => {
     const row = page.getByRole('region', { name: 'Datasets' }).getByRole('listitem', { name: 'pictures' });
     await until(() => row.locator('.model-facts').textContent()).toContain('Images5');
     expect(await row.getByRole('list', { name: 'Images of pictures' }).getByRole('img').count()).toBe(5);
-    expect(await row.getByRole('img', { name: 'pic1.png: a red square' }).evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(64);
+    // Served from storage after the list arrives: loaded once the browser has fetched it.
+    await until(() => row.getByRole('img', { name: 'pic1.png: a red square' }).evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(64);
     expect(errors).toEqual([]);
   });
 
@@ -184,7 +185,7 @@ browserDescribe('training in the web app, in Chromium', () => {
     await until(() => page.locator('.loss-chart svg').getAttribute('data-points')).toBe(String(TRAINING.steps));
     await until(() => page.locator('.samples img').count()).toBe(samples);
     expect(await page.locator('.samples img').first().getAttribute('alt')).toMatch(/^Samples at step 10: "kilnglaze", "kilnglaze, a red square"$/);
-    expect(await page.locator('.samples img').first().evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
+    await until(() => page.locator('.samples img').first().evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
 
     await page.getByRole('button', { name: 'Generate with this LoRA' }).click();
     await until(() => page.url()).toBe(`${k.url}/`);
